@@ -1,0 +1,119 @@
+"""Layers the papers share: max-pooling that remembers its switches, max-unpooling, and LRN.
+
+SegNet (Badrinarayanan et al., sec. 3), DeconvNet (Noh et al., sec. 3.2) and ENet (Paszke et al.,
+sec. 3) upsample with the *switches* of the encoder's 2x2 max-pooling: the position of the maximum
+inside each pooling window. The switches are stored here as the window-local argmax (0..3, row-major
+inside the 2x2 window, i.e. the "2 bits per window" of the SegNet paper) rather than TF's flat index
+from `tf.nn.max_pool_with_argmax`, so that both layers are written in `keras.ops` only: they run on
+any Keras backend, compile under XLA (which has no kernel for `MaxPoolWithArgmax`), and need no
+scatter. Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
+padded at the bottom/right with -inf, and unpooling crops back to the encoder's size
+(Caffe's `upsample_h`/`upsample_w`).
+"""
+import keras
+from keras import ops
+
+PACKAGE = "segmentation"
+
+# Caffe's "msra" filler used by the reference prototxts: N(0, 2 / fan_in), not truncated.
+HE_NORMAL = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
+
+
+def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True):
+    """Convolution, batch norm (`{name}_bn`) and optionally ReLU, as the Caffe prototxts stack them."""
+    x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=use_bias,
+                            kernel_initializer=HE_NORMAL, name=name)(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaxPoolingWithArgmax2D(keras.layers.Layer):
+    """2x2/stride-2 max-pooling returning `(pooled, switches)`; switches are int32 in 0..3.
+
+    Ties go to the first position of the window in row-major order.
+    """
+
+    def call(self, inputs):
+        height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+        pad_h, pad_w = height % 2, width % 2
+        if pad_h or pad_w:
+            inputs = ops.pad(inputs, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=float("-inf"))
+        out_h, out_w = (height + pad_h) // 2, (width + pad_w) // 2
+        windows = ops.reshape(inputs, (-1, out_h, 2, out_w, 2, channels))
+        windows = ops.reshape(ops.transpose(windows, (0, 1, 3, 5, 2, 4)), (-1, out_h, out_w, channels, 4))
+        switches = ops.cast(ops.argmax(windows, axis=-1), "int32")
+        # Gather rather than ops.max: the gradient then goes to the one switch position, as in
+        # Caffe, instead of being shared among tied maxima (common after ReLU).
+        pooled = ops.squeeze(ops.take_along_axis(windows, ops.expand_dims(switches, -1), axis=-1), -1)
+        return pooled, switches
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        pooled = (batch, (height + 1) // 2, (width + 1) // 2, channels)
+        return pooled, pooled
+
+    def compute_output_spec(self, inputs):
+        shape = self.compute_output_shape(inputs.shape)[0]
+        return keras.KerasTensor(shape, dtype=inputs.dtype), keras.KerasTensor(shape, dtype="int32")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaxUnpooling2D(keras.layers.Layer):
+    """Places each value at its switch position in a zero 2x2 window (non-learned upsampling).
+
+    `output_size` is the encoder feature map's (height, width) before pooling; it restores odd
+    sizes that ceil-mode pooling rounded up. Default: twice the input size.
+    """
+
+    def __init__(self, output_size=None, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = tuple(output_size) if output_size is not None else None
+
+    def call(self, inputs, switches):
+        height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+        windows = ops.one_hot(switches, 4, dtype=inputs.dtype) * ops.expand_dims(inputs, -1)
+        windows = ops.reshape(windows, (-1, height, width, channels, 2, 2))
+        upsampled = ops.reshape(ops.transpose(windows, (0, 1, 4, 2, 5, 3)), (-1, 2 * height, 2 * width, channels))
+        out_h, out_w = self._output_hw(height, width)
+        if (out_h, out_w) != (2 * height, 2 * width):
+            upsampled = upsampled[:, :out_h, :out_w, :]
+        return upsampled
+
+    def _output_hw(self, height, width):
+        if self.output_size is None:
+            return 2 * height, 2 * width
+        out_h, out_w = self.output_size
+        if not (2 * height - 1 <= out_h <= 2 * height and 2 * width - 1 <= out_w <= 2 * width):
+            raise ValueError(f"{self.name}: output_size {self.output_size} does not invert 2x2 pooling of {height}x{width}")
+        return out_h, out_w
+
+    def compute_output_shape(self, inputs_shape, switches_shape):
+        batch, height, width, channels = inputs_shape
+        return (batch, *self._output_hw(height, width), channels)
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LocalResponseNormalization(keras.layers.Layer):
+    """Caffe's across-channel LRN: x / (k + alpha/n * sum_{n neighbouring channels} x^2)^beta.
+
+    Written in keras.ops because `tf.nn.local_response_normalization` has no bfloat16 CPU kernel
+    and uses TF's convention (alpha not divided by n).
+    """
+
+    def __init__(self, local_size=5, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.local_size, self.alpha, self.beta, self.k = local_size, alpha, beta, k
+
+    def call(self, inputs):
+        channels = inputs.shape[-1]
+        radius = (self.local_size - 1) // 2
+        squares = ops.pad(ops.square(inputs), ((0, 0), (0, 0), (0, 0), (radius, self.local_size - 1 - radius)))
+        window_sum = sum(squares[..., i:i + channels] for i in range(self.local_size))
+        return inputs / ops.power(self.k + self.alpha / self.local_size * window_sum, self.beta)
+
+    def get_config(self):
+        return {**super().get_config(), "local_size": self.local_size, "alpha": self.alpha, "beta": self.beta, "k": self.k}

@@ -1,0 +1,65 @@
+"""Pieces of the training loop that follow a `Schedule`: optimizer, learning-rate policy, weight
+decay and the callbacks that make long runs safe (resume, checkpoints, logs, NaN stop)."""
+import math
+
+import keras
+import numpy as np
+
+
+def learning_rate(schedule, steps_per_epoch):
+    """The schedule's learning-rate policy as a Keras schedule over optimizer steps."""
+    if schedule.lr_policy == "fixed":
+        return schedule.learning_rate
+    if schedule.lr_policy == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            schedule.learning_rate, decay_steps=schedule.lr_step_epochs * steps_per_epoch,
+            decay_rate=schedule.lr_gamma, staircase=True)
+    return keras.optimizers.schedules.PolynomialDecay(
+        schedule.learning_rate, decay_steps=schedule.epochs * steps_per_epoch, end_learning_rate=0.0,
+        power=schedule.lr_power)
+
+
+def make_optimizer(schedule, steps_per_epoch):
+    lr = learning_rate(schedule, steps_per_epoch)
+    if schedule.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=schedule.momentum)
+    return keras.optimizers.Adam(lr)
+
+
+def apply_weight_decay(model, weight_decay):
+    """Caffe/Torch-style weight decay: adds weight_decay * w to the gradient of every kernel.
+
+    Keras' optimizer `weight_decay` is decoupled (AdamW-style), which is not what the papers used;
+    an L2 penalty of weight_decay / 2 * ||w||^2 has exactly the coupled gradient. Biases and batch
+    norm parameters are not decayed (Caffe's decay_mult 0 for biases).
+    """
+    if not weight_decay:
+        return
+    penalty = keras.regularizers.L2(weight_decay / 2)
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and kernel.trainable:
+            kernel.regularizer = penalty
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and remembers where it happened."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.failure = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(np.asarray(loss))):
+            self.failure = {"epoch": self.epoch + 1, "batch": batch, "loss": float(np.asarray(loss))}
+            self.model.stop_training = True
+
+    def message(self):
+        return (f"loss became {self.failure['loss']} at epoch {self.failure['epoch']}, batch "
+                f"{self.failure['batch']}; try a lower --learning-rate, check the labels' class range "
+                f"and the class weights, or disable mixed precision")

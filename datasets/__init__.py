@@ -1,0 +1,33 @@
+"""The dataset registry: every dataset by name, each yielding the same (image, label) examples.
+
+A dataset is one module exposing `info(data_dir=None, **options) -> DatasetInfo` and
+`load(split, data_dir=None, **options) -> tf.data.Dataset` of unbatched (uint8 [H, W, 3] RGB
+image, uint8 [H, W] label) pairs in a fixed order, labels 0..K-1 with 255 ignored. Adding a
+dataset is adding its module and one line to `_MODULES`.
+"""
+from datasets import camvid, folder, synthetic, voc
+from datasets.base import DatasetInfo
+
+__all__ = ["DatasetInfo", "get_info", "list_datasets", "load"]
+
+_MODULES = {"camvid": camvid, "folder": folder, "synthetic": synthetic, "voc": voc}
+
+
+def list_datasets():
+    return sorted(_MODULES)
+
+
+def _module(name):
+    if name not in _MODULES:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
+    return _MODULES[name]
+
+
+def get_info(name, data_dir=None, **options):
+    return _module(name).info(data_dir, **options)
+
+
+def load(name, split, data_dir=None, **options):
+    """(unbatched dataset of (image, label), its DatasetInfo)."""
+    module = _module(name)
+    return module.load(split, data_dir, **options), module.info(data_dir, **options)

@@ -1,0 +1,63 @@
+"""The model registry: every paper's models, schedules and reported numbers by name.
+
+    import papers
+    papers.list_models()                       # ['segnet', 'segnet_basic', ...]
+    model = papers.build_model("segnet", 12, (360, 480, 3))
+    papers.get_schedule("segnet", "paper")     # common.schedule.Schedule
+    papers.get_reported("segnet")              # tuple of common.schedule.Reported
+
+A paper folder exposes MODELS (name -> builder), SCHEDULES (name -> protocol -> Schedule) and
+REPORTED (name -> Reported records); adding a paper means adding it to PAPERS below.
+"""
+import inspect
+
+from papers import segnet
+
+PAPERS = (segnet,)
+
+_BUILDERS = {name: builder for paper in PAPERS for name, builder in paper.MODELS.items()}
+_SCHEDULES = {name: protocols for paper in PAPERS for name, protocols in paper.SCHEDULES.items()}
+_REPORTED = {name: reported for paper in PAPERS for name, reported in paper.REPORTED.items()}
+
+
+def list_models():
+    return sorted(_BUILDERS)
+
+
+def _check_name(name):
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
+
+
+def build_model(name, num_classes, input_shape=None, **options):
+    """Builds `name` for `num_classes` outputs; `input_shape` defaults to the paper schedule's size."""
+    _check_name(name)
+    if input_shape is None:
+        input_shape = (*get_schedule(name).input_size, 3)
+    return _BUILDERS[name](num_classes, tuple(input_shape), **options)
+
+
+def list_protocols(name):
+    _check_name(name)
+    return sorted(_SCHEDULES[name])
+
+
+def get_schedule(name, protocol="paper"):
+    _check_name(name)
+    if protocol not in _SCHEDULES[name]:
+        raise ValueError(f"model {name!r} has no {protocol!r} schedule; valid: {', '.join(list_protocols(name))}")
+    return _SCHEDULES[name][protocol]
+
+
+def get_reported(name):
+    _check_name(name)
+    return _REPORTED.get(name, ())
+
+
+def deviations(name, options):
+    """How a run with these builder options departs from the paper (recorded in its results)."""
+    _check_name(name)
+    accepted = inspect.signature(_BUILDERS[name]).parameters
+    if "backbone_weights" in accepted and not options.get("backbone_weights"):
+        return ["random init: no ImageNet VGG16 weights (the paper initialises the encoder from them)"]
+    return []

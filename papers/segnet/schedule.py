@@ -1,0 +1,50 @@
+"""SegNet's training schedules and reported CamVid numbers (see ../shared/REFERENCES.md)."""
+from common.schedule import Reported, Schedule
+
+# Median-frequency weights of Models/segnet_train.prototxt (SegNet-Tutorial). They differ from the
+# ones computable from the released labels (SignSymbol 9.64 vs 3.85); the paper trained with these.
+CAMVID_CLASS_WEIGHTS = (0.2595, 0.1826, 4.5640, 0.1417, 0.9051, 0.3826, 9.6446, 1.8418, 0.6823, 6.2478, 7.3614)
+
+SCHEDULES = {
+    "segnet_basic": {
+        # Paper sec. 3.2: SGD lr 0.1, momentum 0.9, batch 12, median-frequency balancing, model
+        # selected on validation global accuracy; Models/segnet_basic_solver.prototxt: weight decay
+        # 5e-4. "Until the training loss converges": chainercv's reimplementation uses 16k
+        # iterations at batch 12, about 520 epochs of 367 images.
+        "paper": Schedule(
+            dataset="camvid", input_size=(360, 480), batch_size=12, epochs=520,
+            optimizer="sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4,
+            class_weighting="median_frequency", class_weights=CAMVID_CLASS_WEIGHTS,
+            select_by="val_pixel_accuracy",
+            source="SegNet TPAMI sec. 3.2; SegNet-Tutorial Models/segnet_basic_solver.prototxt",
+        ),
+    },
+    "segnet": {
+        # Paper sec. 4: SGD lr 1e-3, momentum 0.9, batch 5 for road scenes; solver: weight decay
+        # 5e-4, 40k iterations (~545 epochs of 367 images at batch 5).
+        "paper": Schedule(
+            dataset="camvid", input_size=(360, 480), batch_size=5, epochs=545,
+            optimizer="sgd", learning_rate=1e-3, momentum=0.9, weight_decay=5e-4,
+            class_weighting="median_frequency", class_weights=CAMVID_CLASS_WEIGHTS,
+            select_by="val_pixel_accuracy",
+            source="SegNet TPAMI sec. 4; SegNet-Tutorial Models/segnet_solver.prototxt",
+            notes="the paper initialises the encoder from ImageNet VGG16",
+        ),
+    },
+}
+
+REPORTED = {
+    "segnet_basic": (
+        Reported("camvid", "test", {"pixel_accuracy": 82.7, "mean_accuracy": 62.0, "miou": 47.7},
+                 "SegNet TPAMI Table 1 (median frequency balancing)",
+                 "trained on the 367 CamVid training images; BF 35.78"),
+    ),
+    "segnet": (
+        Reported("camvid", "test", {"pixel_accuracy": 88.5, "mean_accuracy": 65.2, "miou": 55.6},
+                 "SegNet TPAMI 2017 Table 2, as quoted by ../shared/REFERENCES.md (not in arXiv v3)",
+                 "trained on the 367 CamVid training images, VGG16 ImageNet init; secondary source"),
+        Reported("camvid", "test", {"pixel_accuracy": 90.40, "mean_accuracy": 71.20, "miou": 60.10},
+                 "SegNet arXiv:1511.00561v3 Table 3 (>80K iterations column; also Table 2)",
+                 "trained on 3,433 road-scene images that are not public, no class balancing, 140K iterations; BF 46.84"),
+    ),
+}

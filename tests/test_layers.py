@@ -1,0 +1,94 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.layers import LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
+
+
+def brute_force_unpool(x):
+    """Each 2x2 (ceil-mode) window keeps its first maximum in row-major order; the rest is zero."""
+    batch, height, width, channels = x.shape
+    out = np.zeros_like(x)
+    for b in range(batch):
+        for c in range(channels):
+            for i in range(0, height, 2):
+                for j in range(0, width, 2):
+                    window = x[b, i:i + 2, j:j + 2, c]
+                    di, dj = np.unravel_index(np.argmax(window), window.shape)
+                    out[b, i + di, j + dj, c] = window[di, dj]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 6, 2), (3, 5, 7, 3), (2, 1, 3, 1), (4, 9, 8, 5)])
+def test_pooling_matches_tensorflow_ceil_mode(shape):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    pooled, switches = MaxPoolingWithArgmax2D()(x)
+    expected, _ = tf.nn.max_pool_with_argmax(x, 2, 2, "SAME")
+    np.testing.assert_array_equal(np.asarray(pooled), expected.numpy())
+    assert np.asarray(switches).dtype == np.int32 and np.asarray(switches).max() <= 3
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 6, 2), (3, 5, 7, 3), (2, 1, 3, 1)])
+def test_unpooling_puts_each_value_at_its_argmax(shape):
+    x = np.random.default_rng(1).normal(size=shape).astype("float32")
+    pooled, switches = MaxPoolingWithArgmax2D()(x)
+    unpooled = MaxUnpooling2D(shape[1:3])(pooled, switches)
+    np.testing.assert_array_equal(np.asarray(unpooled), brute_force_unpool(x))
+
+
+def test_unpooling_agrees_with_tensorflow_argmax_positions():
+    x = np.random.default_rng(2).normal(size=(2, 6, 8, 3)).astype("float32")
+    pooled, switches = MaxPoolingWithArgmax2D()(x)
+    unpooled = np.asarray(MaxUnpooling2D()(pooled, switches))
+    _, flat_argmax = tf.nn.max_pool_with_argmax(x, 2, 2, "SAME", include_batch_in_index=True)
+    expected = np.zeros(x.size, np.float32)
+    expected[flat_argmax.numpy().ravel()] = x.ravel()[flat_argmax.numpy().ravel()]
+    np.testing.assert_array_equal(unpooled, expected.reshape(x.shape))
+
+
+def test_ties_pick_the_first_position_and_ignore_padding():
+    x = np.zeros((1, 3, 3, 1), np.float32)  # all tied; row/column 3 is padding
+    pooled, switches = MaxPoolingWithArgmax2D()(x)
+    np.testing.assert_array_equal(np.asarray(switches)[0, ..., 0], np.zeros((2, 2)))
+    np.testing.assert_array_equal(np.asarray(pooled), np.zeros((1, 2, 2, 1)))
+    x = -np.ones((1, 3, 3, 1), np.float32)  # negative values must still beat the -inf padding
+    np.testing.assert_array_equal(np.asarray(MaxPoolingWithArgmax2D()(x)[0]), -np.ones((1, 2, 2, 1)))
+
+
+def test_gradient_flows_to_the_argmax_positions_only():
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 5, 7, 3)).astype("float32"))
+    upstream = np.random.default_rng(4).normal(size=x.shape).astype("float32")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        pooled, switches = MaxPoolingWithArgmax2D()(x)
+        unpooled = MaxUnpooling2D((5, 7))(pooled, switches)
+        loss = tf.reduce_sum(unpooled * upstream)
+    gradient = tape.gradient(loss, x).numpy()
+    is_max = brute_force_unpool(x.numpy()) != 0
+    np.testing.assert_allclose(gradient, np.where(is_max, upstream, 0.0), rtol=1e-6)
+
+
+def test_unpooling_rejects_a_size_pooling_cannot_have_come_from():
+    pooled, switches = MaxPoolingWithArgmax2D()(np.zeros((1, 4, 4, 1), np.float32))
+    with pytest.raises(ValueError, match="does not invert"):
+        MaxUnpooling2D((7, 4))(pooled, switches)
+
+
+def test_local_response_normalization_matches_caffe_formula():
+    x = np.random.default_rng(5).uniform(0, 255, size=(2, 4, 5, 3)).astype("float32")
+    ours = LocalResponseNormalization(local_size=5, alpha=1e-4, beta=0.75)(x)
+    # Caffe divides alpha by local_size; TF does not.
+    reference = tf.nn.local_response_normalization(x, depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75)
+    np.testing.assert_allclose(np.asarray(ours), reference.numpy(), rtol=1e-5)
+
+
+def test_layers_round_trip_through_keras_safe_mode(tmp_path):
+    inputs = keras.Input((5, 7, 3))
+    x = LocalResponseNormalization()(inputs)
+    pooled, switches = MaxPoolingWithArgmax2D()(x)
+    model = keras.Model(inputs, MaxUnpooling2D((5, 7))(pooled, switches))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = np.random.default_rng(6).normal(size=(2, 5, 7, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

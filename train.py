@@ -1,0 +1,181 @@
+"""Train a registered model on a registered dataset, following the paper's schedule.
+
+    python train.py --model segnet_basic --dataset camvid --data-dir ../shared/data/camvid \
+        --epochs 100 --batch-size 4 --output runs/segnet_basic_camvid
+
+Every default comes from the model's schedule (`papers.get_schedule(model, protocol)`); flags
+override single values and the run's config.json records what was used. The run directory holds
+`config.json`, `model.keras` (the checkpoint the schedule's selection rule picks), `history.csv`,
+TensorBoard logs in `logs/`, and `backup/`: re-running the same command after an interruption
+continues from the last completed epoch (Keras BackupAndRestore). At the end the selected
+checkpoint is scored on `--eval-split` (test by default) and the results JSON is written.
+"""
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import datasets
+import evaluate
+import papers
+from common import class_weights, metrics, results
+from common.losses import SegmentationCrossEntropy
+from common.schedule import CLASS_WEIGHTINGS
+from common.training import StopOnNaN, apply_weight_decay, make_optimizer
+from datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
+
+
+def size_flag(text):
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 360x480, got {text!r}")
+    return height, width
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
+    parser.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(datasets.list_datasets())} "
+                        "(default: synthetic, the embedded dataset that needs no files)")
+    parser.add_argument("--data-dir", help="dataset folder (camvid, voc, folder)")
+    parser.add_argument("--output", required=True, help="run directory; re-running resumes it")
+    parser.add_argument("--protocol", default="paper", help="which of the model's schedules to follow (default: paper)")
+    schedule = parser.add_argument_group("schedule overrides (default: the schedule's value)")
+    schedule.add_argument("--epochs", type=int)
+    schedule.add_argument("--batch-size", type=int)
+    schedule.add_argument("--learning-rate", type=float)
+    schedule.add_argument("--input-size", type=size_flag, help="HEIGHTxWIDTH the model is built for (default: "
+                          "the schedule's on its own dataset, else the size of the first training image)")
+    schedule.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS)
+    parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for VGG-based models "
+                        "(default: random init, recorded as a deviation in the results)")
+    parser.add_argument("--steps-per-epoch", type=int, help="cap the optimizer steps per epoch (quick runs)")
+    parser.add_argument("--eval-split", default="test", help="split scored at the end, or 'none' (default: test)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights init and data order (default 0)")
+    parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (tf.distribute.MirroredStrategy)")
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+    return parser.parse_args(argv)
+
+
+def resolve_schedule(args):
+    schedule = papers.get_schedule(args.model, args.protocol)
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                 "class_weighting": args.class_weighting}
+    schedule = schedule.replace(**{key: value for key, value in overrides.items() if value is not None})
+    if args.dataset != schedule.dataset:
+        # Size, crop and published class weights belong to the paper's dataset.
+        schedule = schedule.replace(class_weights=None, crop_size=None)
+    return schedule
+
+
+def resolve_class_weights(schedule, train_source, info):
+    """Returns (weights or None, where they came from)."""
+    if schedule.class_weighting == "none":
+        return None, "none"
+    if schedule.class_weights is not None:
+        return list(schedule.class_weights), f"published {schedule.class_weighting} weights ({schedule.source})"
+    labels = (label for _, label in train_source.as_numpy_iterator())
+    weights = class_weights.compute_class_weights(schedule.class_weighting, labels, info.num_classes, info.ignore_label)
+    return [round(float(w), 6) for w in weights], f"{schedule.class_weighting} computed from the {info.name} train split"
+
+
+def callbacks(output, schedule, has_validation, stop_on_nan):
+    monitor = schedule.select_by if has_validation else "last"
+    checkpoint = (keras.callbacks.ModelCheckpoint(output / "model.keras", monitor=monitor, mode="max", save_best_only=True)
+                  if monitor != "last" else keras.callbacks.ModelCheckpoint(output / "model.keras"))
+    return [
+        stop_on_nan,
+        keras.callbacks.BackupAndRestore(str(output / "backup")),
+        checkpoint,
+        keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(output / "logs"), write_graph=False, profile_batch=0),
+    ]
+
+
+def train(args):
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    schedule = resolve_schedule(args)
+    train_source, info = datasets.load(args.dataset, "train", args.data_dir)
+    if args.input_size:
+        input_size = args.input_size
+    elif args.dataset == schedule.dataset:
+        input_size = schedule.input_size
+    else:
+        input_size = next(iter(train_source))[0].shape[:2]
+    input_size = tuple(int(v) for v in input_size)
+    if schedule.crop_size and args.input_size:
+        schedule = schedule.replace(crop_size=input_size)
+    weights, weights_source = resolve_class_weights(schedule, train_source, info)
+
+    augment = Augmentation(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range)
+    train_batches = train_pipeline(train_source, schedule.batch_size, input_size, augment, seed=args.seed)
+    steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
+    if args.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, args.steps_per_epoch)
+        train_batches = train_batches.repeat()
+    val_batches = None
+    if "val" in info.splits:
+        val_source, _ = datasets.load(args.dataset, "val", args.data_dir)
+        val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True)
+
+    strategy = tf.distribute.MirroredStrategy() if args.distribute else tf.distribute.get_strategy()
+    options = {"backbone_weights": args.backbone_weights} if args.backbone_weights else {}
+    with strategy.scope():
+        model = papers.build_model(args.model, info.num_classes, (*input_size, 3), **options)
+        apply_weight_decay(model, schedule.weight_decay)
+        model.compile(
+            optimizer=make_optimizer(schedule, steps_per_epoch),
+            loss=SegmentationCrossEntropy(info.num_classes, weights, info.ignore_label, schedule.loss_normalization),
+            metrics=[metrics.ConfusionMatrixMetric(info.num_classes, score, info.ignore_label)
+                     for score in ("pixel_accuracy", "miou")],
+        )
+
+    config = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        "protocol": args.protocol,
+        "num_classes": info.num_classes,
+        "class_names": list(info.class_names),
+        "input_size": list(input_size),
+        "schedule": schedule.to_dict(),
+        "class_weights": weights,
+        "class_weights_source": weights_source,
+        "steps_per_epoch": steps_per_epoch,
+        "seed": args.seed,
+        "params": model.count_params(),
+        "deviations": papers.deviations(args.model, options),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "code_version": results.code_version(),
+        "environment": results.environment(),
+    }
+    results.write_json(output / "config.json", config)
+
+    stop_on_nan = StopOnNaN()
+    start = time.perf_counter()
+    model.fit(train_batches, epochs=schedule.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
+              callbacks=callbacks(output, schedule, val_batches is not None, stop_on_nan), verbose=args.verbose)
+    if stop_on_nan.failure:
+        raise SystemExit(f"training stopped: {stop_on_nan.message()}")
+    results.write_json(output / "config.json", {**config, "train_wall_time_s": round(time.perf_counter() - start, 1)})
+    return output / "model.keras"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    checkpoint = train(args)
+    if args.eval_split != "none":
+        evaluate.main(["--checkpoint", str(checkpoint), "--split", args.eval_split,
+                       "--output", str(Path(args.output) / f"results_{args.dataset}_{args.eval_split}.json")])
+
+
+if __name__ == "__main__":
+    main()
