@@ -162,7 +162,8 @@ def train(args):
     stop_on_nan = StopOnNaN()
     start = time.perf_counter()
     model.fit(train_batches, epochs=schedule.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
-              callbacks=callbacks(output, schedule, val_batches is not None, stop_on_nan), verbose=args.verbose)
+              callbacks=callbacks(output, schedule, val_batches is not None, stop_on_nan), verbose=args.verbose,
+              shuffle=False)  # the pipeline shuffles
     if stop_on_nan.failure:
         raise SystemExit(f"training stopped: {stop_on_nan.message()}")
     results.write_json(output / "config.json", {**config, "train_wall_time_s": round(time.perf_counter() - start, 1)})

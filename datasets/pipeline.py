@@ -1,0 +1,184 @@
+"""The shared input steps: decode image/label file pairs, then augment, resize and batch for
+training, or resize and batch for evaluation.
+
+This is the TensorFlow-only part of the project (tf.data, tf.image); everything a model sees after
+it is a plain float32 image (0..255, models normalise their own inputs) and an int32 label map.
+
+Files are decoded with Pillow inside `tf.numpy_function`, not with `tf.io.decode_png`: label PNGs
+are often palette ('P') images whose pixel values are class indices, which `decode_png` would
+expand into the palette's RGB colours.
+"""
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from datasets.base import IGNORE_LABEL
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random training transforms, applied as scale -> crop -> flip, identically to image and label."""
+    crop_size: tuple[int, int] | None = None  # (height, width); a smaller image is padded: image 0, label ignore
+    flip: bool = False  # horizontal flip with probability 1/2
+    scale_range: tuple[float, float] | None = None  # rescale by a factor drawn uniformly from this range
+
+
+def label_map_from(values, num_classes):
+    """A 256-entry lookup table from raw mask values to labels, for a {raw: label} dict.
+
+    Raw values missing from `values` map to `num_classes`, which `read_pair` rejects: a stray value
+    is reported, never silently relabelled.
+    """
+    table = np.full(256, num_classes, np.uint8)
+    for raw, label in values.items():
+        table[raw] = label
+    return table
+
+
+def _read_image(path):
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))  # grayscale, palette and RGBA inputs alike
+    except Exception as error:  # Pillow raises OSError, SyntaxError or zlib errors depending on the damage
+        raise ValueError(f"cannot decode image {path}: {error}") from error
+
+
+def _read_label(path):
+    try:
+        with Image.open(path) as label:
+            mode = label.mode
+            array = np.asarray(label.convert("L") if mode == "1" else label)  # '1': binary masks as 0/255
+    except Exception as error:
+        raise ValueError(f"cannot decode label {path}: {error}") from error
+    if array.dtype != np.uint8 or array.ndim != 2:
+        raise ValueError(f"label {path} is a mode {mode} image; expected 8-bit single-channel class ids (mode L or P)")
+    return array
+
+
+def read_pair(image_path, label_path, label_map=None, *, num_classes, ignore_label=IGNORE_LABEL):
+    """Decode and check one example: (uint8 H x W x 3 RGB image, uint8 H x W label).
+
+    `label_map` (256-entry lookup table) turns raw mask values into labels. Any label that is
+    neither a class id 0..num_classes-1 nor `ignore_label` is an error naming the file and the raw
+    values, as is an unreadable file or an image and label of different sizes.
+    """
+    image_path, label_path = os.fsdecode(image_path), os.fsdecode(label_path)  # numpy_function passes bytes
+    image, raw = _read_image(image_path), _read_label(label_path)
+    if image.shape[:2] != raw.shape:
+        raise ValueError(f"size mismatch: image {image_path} is {image.shape[0]}x{image.shape[1]} (HxW), "
+                         f"label {label_path} is {raw.shape[0]}x{raw.shape[1]}")
+    label = raw if label_map is None else label_map[raw]
+    invalid = (label >= num_classes) & (label != ignore_label)
+    if invalid.any():
+        raise ValueError(f"label {label_path} has pixel values {np.unique(raw[invalid]).tolist()} outside the "
+                         f"dataset's labels ({num_classes} classes, ignore {ignore_label})")
+    return image, label
+
+
+def decode_pairs(image_paths, label_paths, num_classes, ignore_label=IGNORE_LABEL, label_map=None):
+    """Dataset of decoded (image, label) pairs in the given order; missing files fail here, eagerly."""
+    image_paths, label_paths = [str(path) for path in image_paths], [str(path) for path in label_paths]
+    if len(image_paths) != len(label_paths):
+        raise ValueError(f"{len(image_paths)} images but {len(label_paths)} labels")
+    if not image_paths:
+        raise ValueError("no image/label pairs to load")
+    for image_path, label_path in zip(image_paths, label_paths):
+        for path in (image_path, label_path):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"missing file {path} (pair: image {image_path}, label {label_path})")
+    read = functools.partial(read_pair, label_map=label_map, num_classes=num_classes, ignore_label=ignore_label)
+
+    def decode(image_path, label_path):
+        image, label = tf.numpy_function(read, [image_path, label_path], [tf.uint8, tf.uint8], stateful=False)
+        image.set_shape([None, None, 3])
+        label.set_shape([None, None])
+        return image, label
+
+    paths = tf.data.Dataset.from_tensor_slices((image_paths, label_paths))
+    return paths.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def _resize_pair(image, label, size):
+    image = tf.image.resize(image, size)  # bilinear
+    label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]  # class ids must not be blended
+    return image, label
+
+
+def _random_scale(image, label, scale_range, seed):
+    factor = tf.random.stateless_uniform([], seed, *scale_range)
+    size = tf.cast(tf.round(tf.cast(tf.shape(label), tf.float32) * factor), tf.int32)
+    return _resize_pair(image, label, size)
+
+
+def _random_crop(image, label, crop_size, seed):
+    height, width = crop_size
+    pad = tf.maximum(crop_size - tf.shape(label), 0)
+    image = tf.pad(image, [[0, pad[0]], [0, pad[1]], [0, 0]])
+    label = tf.pad(label, [[0, pad[0]], [0, pad[1]]], constant_values=IGNORE_LABEL)
+    slack = tf.cast(tf.shape(label) - crop_size + 1, tf.float32)
+    top, left = tf.unstack(tf.cast(tf.random.stateless_uniform([2], seed) * slack, tf.int32))
+    return tf.slice(image, [top, left, 0], [height, width, 3]), tf.slice(label, [top, left], [height, width])
+
+
+def _random_flip(image, label, seed):
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    return tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(label, [1])), lambda: (image, label))
+
+
+def _augment(example, seed, augment, input_size):
+    image, label = example
+    image = tf.cast(image, tf.float32)
+    scale_seed, crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    if augment.scale_range:
+        image, label = _random_scale(image, label, augment.scale_range, scale_seed)
+    if augment.crop_size:
+        image, label = _random_crop(image, label, augment.crop_size, crop_seed)
+    elif input_size:
+        image, label = _resize_pair(image, label, input_size)
+    if augment.flip:
+        image, label = _random_flip(image, label, flip_seed)
+    return image, tf.cast(label, tf.int32)
+
+
+def train_pipeline(ds, batch_size, input_size=None, augment=Augmentation(), shuffle_buffer=1000, seed=None,
+                   cache=True):
+    """Decoded examples -> shuffled, augmented batches of (float32 image 0..255, int32 label).
+
+    `input_size` (height, width) resizes every example when there is no random crop; with a crop
+    the crop size is the input size.
+    """
+    if cache:
+        ds = ds.cache()  # decoded uint8 examples; before augmentation, which must differ every epoch
+    ds = ds.shuffle(shuffle_buffer, seed=seed)
+    # A fresh stateless seed per example and epoch: reproducible from `seed`, yet new every epoch.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    augment_fn = functools.partial(_augment, augment=augment, input_size=input_size)
+    ds = tf.data.Dataset.zip(ds, seeds).map(augment_fn, num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=False):
+    """Decoded examples -> batches of (float32 image, resized to `input_size` if given; int32 label
+    at its original size, since scores are computed at the labels' own resolution).
+
+    `resize_labels` also resizes the labels (nearest): for validation inside `fit`, whose metrics
+    compare labels with the model's output at its input size.
+    """
+    if cache:
+        ds = ds.cache()
+
+    def prepare(image, label):
+        image = tf.cast(image, tf.float32)
+        if input_size and resize_labels:
+            image, label = _resize_pair(image, label, input_size)
+        elif input_size:
+            image = tf.image.resize(image, input_size)
+        return image, tf.cast(label, tf.int32)
+
+    return ds.map(prepare, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)

@@ -1,0 +1,85 @@
+"""Procedural shapes on textured backgrounds: the embedded default dataset (no files, no network).
+
+In the spirit of MNIST digits pasted on natural images: every image holds 1-4 shapes (disc, square,
+triangle, ring, cross) at random positions, sizes and rotations, later ones occluding earlier ones,
+over a smooth random colour gradient with low-frequency sinusoidal texture and pixel noise. Every
+colour is drawn independently of the class, so a model has to segment by shape, not colour.
+Shapes cover roughly a third of the pixels, so predicting background everywhere scores a low mIoU.
+
+Generation is deterministic from `seed`; each split derives its own seed stream from it.
+"""
+import numpy as np
+import tensorflow as tf
+
+from datasets.base import DatasetInfo, color_map
+
+SHAPES = ("disc", "square", "triangle", "ring", "cross")
+SPLIT_SIZES = {"train": 600, "val": 100, "test": 200}
+INFO = DatasetInfo("synthetic", ("background",) + SHAPES, color_map(len(SHAPES) + 1), tuple(SPLIT_SIZES))
+
+# Outward normals of an equilateral triangle's edges.
+_TRIANGLE_NORMALS = np.stack([np.cos(np.pi / 2 + np.arange(3) * 2 * np.pi / 3),
+                              np.sin(np.pi / 2 + np.arange(3) * 2 * np.pi / 3)], axis=1)
+
+# Shape membership in the shape's own rotated frame, coordinates in units of its radius.
+_INSIDE = {
+    "disc": lambda u, v: u ** 2 + v ** 2 <= 1,
+    "square": lambda u, v: np.maximum(abs(u), abs(v)) <= 0.8,
+    "triangle": lambda u, v: np.max(_TRIANGLE_NORMALS[:, :1, None] * u + _TRIANGLE_NORMALS[:, 1:, None] * v,
+                                    axis=0) <= 0.7,  # area close to the square's
+    "ring": lambda u, v: (u ** 2 + v ** 2 <= 1) & (u ** 2 + v ** 2 >= 0.3),
+    "cross": lambda u, v: (np.minimum(abs(u), abs(v)) <= 0.3) & (np.maximum(abs(u), abs(v)) <= 1),
+}
+
+
+def info(data_dir=None, **options):
+    """The classes do not depend on any option."""
+    return INFO
+
+
+def _background(rng, y, x):
+    """Gradient between two random colours plus two sinusoids with random per-channel weights."""
+    direction = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(direction) * x + np.sin(direction) * y
+    ramp = (ramp - ramp.min()) / (np.ptp(ramp) + 1e-6)
+    start, end = rng.uniform(0, 255, (2, 3))
+    image = start + (end - start) * ramp[..., None]
+    angles, frequencies, phases = rng.uniform(0, 2 * np.pi, 2), rng.uniform(1, 4, 2), rng.uniform(0, 2 * np.pi, 2)
+    waves = np.sin(2 * np.pi * frequencies[:, None, None] * (np.cos(angles)[:, None, None] * x
+                                                             + np.sin(angles)[:, None, None] * y)
+                   + phases[:, None, None])
+    return image + np.einsum("khw,kc->hwc", waves, rng.uniform(-40, 40, (2, 3)))
+
+
+def _scene(rng, y, x):
+    height, width = y.shape
+    image = _background(rng, y / height, x / width)
+    label = np.zeros((height, width), np.uint8)
+    for _ in range(rng.integers(1, 5)):
+        class_id = rng.integers(1, len(SHAPES) + 1)
+        radius = rng.uniform(0.2, 0.35) * min(height, width)
+        center_y, center_x = rng.uniform(0, height), rng.uniform(0, width)
+        angle = rng.uniform(0, 2 * np.pi)
+        dy, dx = (y - center_y) / radius, (x - center_x) / radius
+        inside = _INSIDE[SHAPES[class_id - 1]](np.cos(angle) * dx + np.sin(angle) * dy,
+                                               np.cos(angle) * dy - np.sin(angle) * dx)
+        image[inside] = rng.uniform(0, 255, 3)
+        label[inside] = class_id
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), label
+
+
+def generate(num_images, image_size=(64, 64), seed=0):
+    """(uint8 [N, H, W, 3] images, uint8 [N, H, W] labels) from one random stream."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:image_size[0], 0:image_size[1]].astype(np.float32)
+    images, labels = zip(*(_scene(rng, y, x) for _ in range(num_images)))
+    return np.stack(images), np.stack(labels)
+
+
+def load(split, data_dir=None, image_size=(64, 64), num_images=None, seed=0):
+    """`data_dir` is ignored: nothing is read from disk."""
+    INFO.check_split(split)
+    split_seed = [seed, INFO.splits.index(split)]  # independent streams for train, val and test
+    images, labels = generate(SPLIT_SIZES[split] if num_images is None else num_images, image_size, split_seed)
+    return tf.data.Dataset.from_tensor_slices((images, labels))

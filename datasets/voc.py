@@ -1,0 +1,37 @@
+"""PASCAL VOC 2012 segmentation: 20 object classes plus background, 255 on object borders.
+
+`data_dir` is the `VOC2012` folder (`JPEGImages/`, `SegmentationClass/` palette PNGs,
+`ImageSets/Segmentation/{train,val,trainval}.txt`) or a folder holding `VOCdevkit/VOC2012/`.
+The border value 255 stays the ignore label (never background), as in the official evaluation.
+
+Not read from TensorFlow Datasets: its only VOC builder (`voc`, configs 2007 and 2012, checked
+with tensorflow-datasets 4.9.10) has images, boxes and per-image labels but no segmentation masks.
+"""
+from datasets.base import DatasetInfo, color_map, data_root, read_list
+from datasets.pipeline import decode_pairs
+
+CLASS_NAMES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
+               "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+               "train", "tvmonitor")
+INFO = DatasetInfo("voc", CLASS_NAMES, color_map(len(CLASS_NAMES)), ("train", "val", "trainval"))
+
+
+def info(data_dir=None, **options):
+    return INFO
+
+
+def _voc2012_dir(data_dir):
+    given = data_root(data_dir, "voc", "path/to/VOCdevkit/VOC2012")
+    for root in (given, given / "VOCdevkit" / "VOC2012"):
+        if (root / "JPEGImages").is_dir():
+            return root
+    raise FileNotFoundError(f"no PASCAL VOC 2012 layout in {given}: expected JPEGImages/, SegmentationClass/ "
+                            "and ImageSets/Segmentation/ there or in its VOCdevkit/VOC2012/")
+
+
+def load(split, data_dir=None):
+    INFO.check_split(split)
+    root = _voc2012_dir(data_dir)
+    ids = read_list(root / "ImageSets" / "Segmentation" / f"{split}.txt")
+    return decode_pairs([root / "JPEGImages" / f"{id_}.jpg" for id_ in ids],
+                        [root / "SegmentationClass" / f"{id_}.png" for id_ in ids], INFO.num_classes)
