@@ -25,7 +25,7 @@ import evaluate
 import papers
 from common import class_weights, metrics, results
 from common.losses import SegmentationCrossEntropy
-from common.schedule import CLASS_WEIGHTINGS
+from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS
 from common.training import StopOnNaN, apply_weight_decay, make_optimizer
 from datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
 
@@ -49,6 +49,7 @@ def parse_args(argv=None):
     schedule = parser.add_argument_group("schedule overrides (default: the schedule's value)")
     schedule.add_argument("--epochs", type=int)
     schedule.add_argument("--batch-size", type=int)
+    schedule.add_argument("--optimizer", choices=OPTIMIZERS)
     schedule.add_argument("--learning-rate", type=float)
     schedule.add_argument("--input-size", type=size_flag, help="HEIGHTxWIDTH the model is built for (default: "
                           "the schedule's on its own dataset, else the size of the first training image)")
@@ -65,8 +66,8 @@ def parse_args(argv=None):
 
 def resolve_schedule(args):
     schedule = papers.get_schedule(args.model, args.protocol)
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                 "class_weighting": args.class_weighting}
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+                 "learning_rate": args.learning_rate, "class_weighting": args.class_weighting}
     schedule = schedule.replace(**{key: value for key, value in overrides.items() if value is not None})
     if args.dataset != schedule.dataset:
         # Size, crop and published class weights belong to the paper's dataset.

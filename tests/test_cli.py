@@ -80,3 +80,16 @@ def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path):
     epochs = history_epochs(run)
     assert epochs == killed_after + list(range(killed_after[-1] + 1, 3))
     assert (run / "model.keras").exists()
+
+
+def test_nan_loss_stops_with_the_epoch_and_a_hint(tmp_path):
+    with pytest.raises(SystemExit, match=r"loss became (nan|inf|-inf) at epoch 1, batch \d+; try a lower --learning-rate"):
+        train.main(["--model", "segnet_basic", *TINY, "--learning-rate", "1e30", "--epochs", "2",
+                    "--steps-per-epoch", "4", "--eval-split", "none", "--output", str(tmp_path / "run")])
+
+
+def test_distribute_flag_trains_under_mirrored_strategy(tmp_path):
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2", "--distribute",
+                "--eval-split", "none", "--output", str(run)])
+    assert history_epochs(run) == [0]

@@ -232,7 +232,7 @@ def test_synthetic_all_background_prediction_scores_low():
     _, labels = synthetic.generate(300)
     assert set(np.unique(labels)) == set(range(6))
     background_share = (labels == 0).mean()
-    assert 0.55 < background_share < 0.78
+    assert 0.55 < background_share < 0.8
     # Predicting background everywhere: IoU of background = its pixel share, every other class 0.
     ious = [np.sum((labels == c) & (c == 0)) / np.sum((labels == c) | (c == 0)) for c in range(6)]
     assert np.mean(ious) < 0.15
