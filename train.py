@@ -11,9 +11,9 @@ continues from the last completed epoch (Keras BackupAndRestore). At the end the
 checkpoint is scored on `--eval-split` (test by default) and the results JSON is written.
 """
 import argparse
+import functools
 import math
 import sys
-import time
 from pathlib import Path
 
 import keras
@@ -25,9 +25,9 @@ import evaluate
 import papers
 from common import class_weights, metrics, results
 from common.losses import SegmentationCrossEntropy
-from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS
-from common.training import StopOnNaN, apply_weight_decay, make_optimizer
-from datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
+from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, Stage
+from common.training import StopOnNaN, TrainingClock, apply_weight_decay, make_optimizer, transfer_weights
+from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 
 
 def size_flag(text):
@@ -96,25 +96,60 @@ def callbacks(output, schedule, has_validation, stop_on_nan):
         checkpoint,
         keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(output / "logs"), write_graph=False, profile_batch=0),
+        TrainingClock(output / "train_time.json"),
     ]
 
 
+def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, steps_per_epoch, args):
+    """Trains one stage in `stage_dir` (resumable) from `previous`'s weights; returns the selected model.
+
+    A finished stage leaves `done.json` and is not trained again when the run is resumed.
+    """
+    strategy = tf.distribute.MirroredStrategy() if args.distribute else tf.distribute.get_strategy()
+    if (stage_dir / "done.json").exists():
+        with strategy.scope():
+            return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
+    with strategy.scope():
+        model = build(**stage.model_options)
+        if previous is not None:
+            transfer_weights(previous, model)
+        apply_weight_decay(model, schedule.weight_decay)
+        model.compile(
+            optimizer=make_optimizer(schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,
+                                                      epochs=stage.epochs), steps_per_epoch),
+            loss=loss,
+            metrics=[metrics.ConfusionMatrixMetric(loss.num_classes, score, loss.ignore_label)
+                     for score in ("pixel_accuracy", "miou")],
+        )
+    output_size = model.output_shape[1:3]
+    train_batches, val_batches = (fit_labels_to_output(b, args.input_size, output_size) if b is not None else None
+                                  for b in batches)
+    stop_on_nan = StopOnNaN()
+    model.fit(train_batches, epochs=stage.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
+              callbacks=callbacks(stage_dir, schedule, val_batches is not None, stop_on_nan), verbose=args.verbose,
+              shuffle=False)  # the pipeline shuffles
+    if stop_on_nan.failure:
+        raise SystemExit(f"training stopped in stage {stage.name!r}: {stop_on_nan.message()}")
+    results.write_json(stage_dir / "done.json", {"stage": stage.name, "epochs": stage.epochs})
+    with strategy.scope():
+        return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
+
+
 def train(args):
+    """Trains every stage of the schedule; returns the path of the final selected checkpoint."""
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     schedule = resolve_schedule(args)
     train_source, info = datasets.load(args.dataset, "train", args.data_dir)
-    if args.input_size:
-        input_size = args.input_size
-    elif args.dataset == schedule.dataset:
-        input_size = schedule.input_size
-    else:
-        input_size = next(iter(train_source))[0].shape[:2]
-    input_size = tuple(int(v) for v in input_size)
-    if schedule.crop_size and args.input_size:
+    if args.input_size is None:
+        first_image_size = next(iter(train_source))[0].shape[:2]
+        args.input_size = schedule.input_size if args.dataset == schedule.dataset else first_image_size
+    input_size = args.input_size = tuple(int(v) for v in args.input_size)
+    if schedule.crop_size:
         schedule = schedule.replace(crop_size=input_size)
     weights, weights_source = resolve_class_weights(schedule, train_source, info)
+    loss = SegmentationCrossEntropy(info.num_classes, weights, info.ignore_label, schedule.loss_normalization)
 
     augment = Augmentation(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range)
     train_batches = train_pipeline(train_source, schedule.batch_size, input_size, augment, seed=args.seed)
@@ -127,18 +162,9 @@ def train(args):
         val_source, _ = datasets.load(args.dataset, "val", args.data_dir)
         val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True)
 
-    strategy = tf.distribute.MirroredStrategy() if args.distribute else tf.distribute.get_strategy()
     options = {"backbone_weights": args.backbone_weights} if args.backbone_weights else {}
-    with strategy.scope():
-        model = papers.build_model(args.model, info.num_classes, (*input_size, 3), **options)
-        apply_weight_decay(model, schedule.weight_decay)
-        model.compile(
-            optimizer=make_optimizer(schedule, steps_per_epoch),
-            loss=SegmentationCrossEntropy(info.num_classes, weights, info.ignore_label, schedule.loss_normalization),
-            metrics=[metrics.ConfusionMatrixMetric(info.num_classes, score, info.ignore_label)
-                     for score in ("pixel_accuracy", "miou")],
-        )
-
+    build = functools.partial(papers.build_model, args.model, info.num_classes, (*input_size, 3), **options)
+    stages = schedule.stages or (Stage("train", schedule.epochs),)
     config = {
         "model": args.model,
         "dataset": args.dataset,
@@ -152,7 +178,7 @@ def train(args):
         "class_weights_source": weights_source,
         "steps_per_epoch": steps_per_epoch,
         "seed": args.seed,
-        "params": model.count_params(),
+        "params": build().count_params(),
         "deviations": papers.deviations(args.model, options),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "code_version": results.code_version(),
@@ -160,14 +186,15 @@ def train(args):
     }
     results.write_json(output / "config.json", config)
 
-    stop_on_nan = StopOnNaN()
-    start = time.perf_counter()
-    model.fit(train_batches, epochs=schedule.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
-              callbacks=callbacks(output, schedule, val_batches is not None, stop_on_nan), verbose=args.verbose,
-              shuffle=False)  # the pipeline shuffles
-    if stop_on_nan.failure:
-        raise SystemExit(f"training stopped: {stop_on_nan.message()}")
-    results.write_json(output / "config.json", {**config, "train_wall_time_s": round(time.perf_counter() - start, 1)})
+    stage_dirs = [output if len(stages) == 1 else output / stage.name for stage in stages]
+    model = None
+    for stage, stage_dir in zip(stages, stage_dirs):
+        model = train_stage(stage, stage_dir, build, model, schedule, loss, (train_batches, val_batches),
+                            steps_per_epoch, args)
+    if stage_dirs[-1] != output:
+        model.save(output / "model.keras")
+    train_time = sum(results.read_json(stage_dir / "train_time.json")["seconds"] for stage_dir in stage_dirs)
+    results.write_json(output / "config.json", {**config, "train_wall_time_s": round(train_time, 1)})
     return output / "model.keras"
 
 

@@ -19,14 +19,17 @@ PACKAGE = "segmentation"
 HE_NORMAL = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
 
 
-def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True):
+# Batch-norm moving-average momentum 0.9 (PyTorch's 0.1) rather than Keras' 0.99: the statistics
+# then track the weights within an epoch of a short run. The Caffe references recompute them over
+# the training set after training instead (SegNet's Scripts/compute_bn_statistics.py).
+BN_MOMENTUM = 0.9
+
+
+def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True, padding="same"):
     """Convolution, batch norm (`{name}_bn`) and optionally ReLU, as the Caffe prototxts stack them."""
-    x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=use_bias,
+    x = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=use_bias,
                             kernel_initializer=HE_NORMAL, name=name)(x)
-    # Moving-average momentum 0.9 (PyTorch's 0.1) rather than Keras' 0.99: the statistics then
-    # track the weights within an epoch of a short run. SegNet's reference recomputes them over
-    # the training set after training instead (Scripts/compute_bn_statistics.py).
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

@@ -14,6 +14,21 @@ SELECTION_RULES = ("last", "val_pixel_accuracy", "val_miou")
 
 
 @dataclasses.dataclass(frozen=True)
+class Stage:
+    """One phase of a multi-phase schedule, e.g. ENet's encoder-first training (sec. 5.2).
+
+    Each stage builds the model with `model_options` (e.g. {"encoder_only": True}), starts from the
+    previous stage's weights (matched by layer name) and trains for `epochs`; labels are fitted to
+    the model's output size (`datasets.pipeline.fit_labels_to_output`).
+    """
+
+    name: str
+    epochs: int
+    model_options: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    learning_rate: float | None = None  # default: the schedule's
+
+
+@dataclasses.dataclass(frozen=True)
 class Schedule:
     """One training recipe. `source` says where in the paper or reference each value comes from."""
 
@@ -38,19 +53,37 @@ class Schedule:
     flip: bool = False
     scale_range: tuple[float, float] | None = None
     select_by: str = "last"  # which checkpoint is evaluated: the last, or the best on validation
+    stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
     notes: str = ""
 
     def __post_init__(self):
+        if self.stages and sum(stage.epochs for stage in self.stages) != self.epochs:
+            raise ValueError(f"Schedule.epochs={self.epochs} but its stages add up to "
+                             f"{sum(stage.epochs for stage in self.stages)}")
         for field, allowed in (("optimizer", OPTIMIZERS), ("lr_policy", LR_POLICIES),
                                ("class_weighting", CLASS_WEIGHTINGS), ("select_by", SELECTION_RULES)):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"Schedule.{field}={getattr(self, field)!r}; expected one of {allowed}")
 
     def replace(self, **changes):
+        """A copy with `changes`; a new `epochs` is shared among the stages in their proportions."""
+        if "epochs" in changes and self.stages and "stages" not in changes:
+            changes["stages"] = _rescale_stages(self.stages, changes["epochs"])
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def _rescale_stages(stages, epochs):
+    if epochs < len(stages):
+        raise ValueError(f"{epochs} epochs cannot cover the {len(stages)} stages {[s.name for s in stages]}")
+    total = sum(stage.epochs for stage in stages)
+    counts = [max(1, stage.epochs * epochs // total) for stage in stages[:-1]]
+    counts.append(epochs - sum(counts))
+    if counts[-1] < 1:
+        raise ValueError(f"{epochs} epochs cannot cover the stages {[s.name for s in stages]}")
+    return tuple(dataclasses.replace(stage, epochs=count) for stage, count in zip(stages, counts))
 
 
 @dataclasses.dataclass(frozen=True)

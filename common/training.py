@@ -1,9 +1,13 @@
 """Pieces of the training loop that follow a `Schedule`: optimizer, learning-rate policy, weight
 decay and the callbacks that make long runs safe (resume, checkpoints, logs, NaN stop)."""
 import math
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
+
+from common import results
 
 
 def learning_rate(schedule, steps_per_epoch):
@@ -63,3 +67,37 @@ class StopOnNaN(keras.callbacks.Callback):
         return (f"loss became {self.failure['loss']} at epoch {self.failure['epoch']}, batch "
                 f"{self.failure['batch']}; try a lower --learning-rate, check the labels' class range "
                 f"and the class weights, or disable mixed precision")
+
+
+def transfer_weights(source, target):
+    """Copies the weights of every layer `target` shares with `source` by name and shape.
+
+    Multi-stage schedules (ENet's encoder, then the whole network) hand over their weights this
+    way. Returns the names of the layers copied.
+    """
+    copied = []
+    source_layers = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        match = source_layers.get(layer.name)
+        if match is None or not layer.weights:
+            continue
+        weights = match.get_weights()
+        if [w.shape for w in weights] == [tuple(v.shape) for v in layer.weights]:
+            layer.set_weights(weights)
+            copied.append(layer.name)
+    return copied
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Keeps the training time summed over every sitting of a resumed run, up to the last epoch."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_begin(self, logs=None):
+        self.previous = results.read_json(self.path)["seconds"] if self.path.exists() else 0.0
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        results.write_json(self.path, {"seconds": self.previous + time.perf_counter() - self.start})

@@ -23,10 +23,12 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random training transforms, applied as scale -> crop -> flip, identically to image and label."""
+    """Random training transforms, applied as scale -> elastic -> crop -> flip, identically to image and label."""
     crop_size: tuple[int, int] | None = None  # (height, width); a smaller image is padded: image 0, label ignore
     flip: bool = False  # horizontal flip with probability 1/2
     scale_range: tuple[float, float] | None = None  # rescale by a factor drawn uniformly from this range
+    # U-Net's elastic deformation: (grid points per side, displacement std in pixels), the paper's (3, 10.0)
+    elastic: tuple[int, float] | None = None
 
 
 def label_map_from(values, num_classes):
@@ -126,6 +128,37 @@ def _random_crop(image, label, crop_size, seed):
     return tf.slice(image, [top, left, 0], [height, width, 3]), tf.slice(label, [top, left], [height, width])
 
 
+def _mirror(coords, limit):
+    """Coordinates reflected into [0, limit] without repeating the edge pixel (np.pad's "reflect")."""
+    coords = tf.math.floormod(coords, tf.maximum(2 * limit, 1))
+    return tf.clip_by_value(limit - tf.abs(limit - coords), 0, limit)
+
+
+def _random_elastic(image, label, grid_points, sigma, seed):
+    """U-Net's elastic deformation (sec. 3.1): displacements drawn from N(0, sigma^2) pixels on a
+    coarse grid_points x grid_points grid, interpolated bicubically to every pixel (tf.image.resize:
+    the grid values sit at the centres of a grid_points x grid_points partition of the image). Each
+    pixel samples the input at its displaced position, mirrored at the border: the image bilinearly,
+    the label at the nearest pixel, so class ids are never blended.
+    """
+    size = tf.shape(label)
+    coarse = tf.random.stateless_normal([1, grid_points, grid_points, 2], seed, stddev=sigma)
+    displacement = tf.image.resize(coarse, size, method="bicubic")[0]
+    limit = tf.cast(size - 1, tf.float32)
+    rows, cols = tf.meshgrid(tf.range(limit[0] + 1), tf.range(limit[1] + 1), indexing="ij")
+    y, x = _mirror(rows + displacement[..., 0], limit[0]), _mirror(cols + displacement[..., 1], limit[1])
+
+    def at(yy, xx):
+        return tf.gather_nd(image, tf.cast(tf.stack([yy, xx], -1), tf.int32))
+
+    y0, x0 = tf.floor(y), tf.floor(x)
+    y1, x1 = tf.minimum(y0 + 1, limit[0]), tf.minimum(x0 + 1, limit[1])
+    wy, wx = (y - y0)[..., None], (x - x0)[..., None]
+    image = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1))
+    label = tf.gather_nd(label, tf.cast(tf.stack([tf.round(y), tf.round(x)], -1), tf.int32))
+    return image, label
+
+
 def _random_flip(image, label, seed):
     flip = tf.random.stateless_uniform([], seed) < 0.5
     return tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(label, [1])), lambda: (image, label))
@@ -134,9 +167,12 @@ def _random_flip(image, label, seed):
 def _augment(example, seed, augment, input_size):
     image, label = example
     image = tf.cast(image, tf.float32)
-    scale_seed, crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    # A 4th seed leaves the first three unchanged: stateless_split(seed, 4)[:3] == stateless_split(seed, 3).
+    scale_seed, crop_seed, flip_seed, elastic_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
     if augment.scale_range:
         image, label = _random_scale(image, label, augment.scale_range, scale_seed)
+    if augment.elastic:
+        image, label = _random_elastic(image, label, *augment.elastic, elastic_seed)
     if augment.crop_size:
         image, label = _random_crop(image, label, augment.crop_size, crop_seed)
     elif input_size:
@@ -182,3 +218,25 @@ def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=Fa
         return image, tf.cast(label, tf.int32)
 
     return ds.map(prepare, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+
+
+def fit_labels_to_output(batches, input_size, output_size):
+    """Maps batched labels at `input_size` onto a model output of `output_size`.
+
+    The same size: unchanged. An integer fraction of it (ENet's encoder stage predicts at 1/8):
+    nearest-neighbour subsampling, the pixel at each output cell's top-left. Smaller by an even
+    border (U-Net's unpadded convolutions): the centred crop the output covers.
+    """
+    (in_h, in_w), (out_h, out_w) = input_size, output_size
+    if (in_h, in_w) == (out_h, out_w):
+        return batches
+    if in_h % out_h == 0 and in_w % out_w == 0 and in_h // out_h == in_w // out_w:
+        stride = in_h // out_h
+        return batches.map(lambda image, label: (image, label[:, ::stride, ::stride]), num_parallel_calls=AUTOTUNE)
+    border_h, border_w = in_h - out_h, in_w - out_w
+    if border_h >= 0 and border_w >= 0 and border_h % 2 == 0 and border_w % 2 == 0:
+        top, left = border_h // 2, border_w // 2
+        return batches.map(lambda image, label: (image, label[:, top:top + out_h, left:left + out_w]),
+                           num_parallel_calls=AUTOTUNE)
+    raise ValueError(f"cannot match labels of size {input_size} to a model output of size {output_size}: "
+                     "expected the same size, an integer fraction of it, or a centred crop")

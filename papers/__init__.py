@@ -11,9 +11,9 @@ REPORTED (name -> Reported records); adding a paper means adding it to PAPERS be
 """
 import inspect
 
-from papers import segnet
+from papers import deconvnet, enet, fcn, segnet, unet
 
-PAPERS = (segnet,)
+PAPERS = (deconvnet, enet, fcn, segnet, unet)
 
 _BUILDERS = {name: builder for paper in PAPERS for name, builder in paper.MODELS.items()}
 _SCHEDULES = {name: protocols for paper in PAPERS for name, protocols in paper.SCHEDULES.items()}

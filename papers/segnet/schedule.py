@@ -22,7 +22,7 @@ SCHEDULES = {
         # start). Adam converges in far fewer steps than the paper's SGD on this small task.
         "quick": Schedule(
             dataset="synthetic", input_size=(64, 64), batch_size=4, epochs=10,
-            optimizer="adam", learning_rate=1e-3, weight_decay=5e-4,
+            optimizer="adam", learning_rate=1e-3, weight_decay=5e-4, flip=True,
             class_weighting="median_frequency", select_by="val_miou",
             source="this project: quick-start recipe for the synthetic dataset (not from the paper)",
         ),

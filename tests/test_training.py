@@ -1,0 +1,77 @@
+"""Schedules, stages and the training pieces train.py composes."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.schedule import Schedule, Stage
+from common.training import TrainingClock, apply_weight_decay, learning_rate, transfer_weights
+from datasets.pipeline import fit_labels_to_output
+
+BASE = dict(dataset="camvid", input_size=(8, 8), batch_size=2, learning_rate=0.1, source="test")
+
+
+def test_stages_must_add_up_and_rescale_with_the_epochs():
+    stages = (Stage("encoder", 100, {"encoder_only": True}), Stage("decoder", 200))
+    schedule = Schedule(epochs=300, stages=stages, **BASE)
+    with pytest.raises(ValueError, match="stages add up to 300"):
+        Schedule(epochs=30, stages=stages, **BASE)
+    assert [s.epochs for s in schedule.replace(epochs=3).stages] == [1, 2]
+    assert [s.epochs for s in schedule.replace(epochs=2).stages] == [1, 1]
+    assert schedule.replace(epochs=3).stages[0].model_options == {"encoder_only": True}
+    with pytest.raises(ValueError, match="cannot cover"):
+        schedule.replace(epochs=1)
+
+
+def test_step_policy_decays_by_gamma_every_n_epochs():
+    schedule = Schedule(epochs=30, lr_policy="step", lr_step_epochs=10, lr_gamma=0.1, **BASE)
+    lr = learning_rate(schedule, steps_per_epoch=5)
+    assert float(lr(49)) == pytest.approx(0.1) and float(lr(50)) == pytest.approx(0.01)
+    assert float(lr(100)) == pytest.approx(0.001)
+
+
+def test_weight_decay_is_coupled_l2_on_kernels_only():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="ones")])
+    apply_weight_decay(model, 0.1)
+    # 0.1 / 2 * ||w||^2 over six ones: gradient 0.1 * w, as Caffe adds to the gradient.
+    assert float(sum(model.losses)) == pytest.approx(0.05 * 6)
+    assert model.layers[0].bias.regularizer is None
+
+
+def test_transfer_weights_copies_shared_layers_by_name():
+    def build(extra):
+        inputs = keras.Input((4,))
+        x = keras.layers.Dense(3, name="shared")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(extra, name="head")(x))
+
+    source, target = build(2), build(5)
+    assert transfer_weights(source, target) == ["shared"]
+    np.testing.assert_array_equal(target.get_layer("shared").get_weights()[0], source.get_layer("shared").get_weights()[0])
+
+
+def labels_batch():
+    label = np.arange(8 * 12, dtype=np.int32).reshape(1, 8, 12)
+    return tf.data.Dataset.from_tensors((np.zeros((1, 8, 12, 3), np.float32), label)), label
+
+
+def test_fit_labels_to_output_subsamples_crops_or_refuses():
+    batches, label = labels_batch()
+    same = next(iter(fit_labels_to_output(batches, (8, 12), (8, 12))))[1].numpy()
+    np.testing.assert_array_equal(same, label)
+    quarter = next(iter(fit_labels_to_output(batches, (8, 12), (2, 3))))[1].numpy()
+    np.testing.assert_array_equal(quarter, label[:, ::4, ::4])
+    cropped = next(iter(fit_labels_to_output(batches, (8, 12), (6, 8))))[1].numpy()
+    np.testing.assert_array_equal(cropped, label[:, 1:7, 2:10])
+    with pytest.raises(ValueError, match="cannot match labels"):
+        fit_labels_to_output(batches, (8, 12), (3, 5))
+
+
+def test_training_clock_adds_up_across_sittings(tmp_path):
+    clock = TrainingClock(tmp_path / "t.json")
+    for _ in range(2):
+        clock.on_train_begin()
+        clock.on_epoch_end(0)
+    assert (tmp_path / "t.json").exists()
+    first = TrainingClock(tmp_path / "t.json")
+    first.on_train_begin()
+    assert first.previous > 0
