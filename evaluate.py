@@ -8,6 +8,8 @@ before the argmax, so every method is scored on the same pixels. Prints a per-cl
 summary metrics and writes a results JSON (see `evaluate()` for its fields).
 """
 import argparse
+import collections
+import itertools
 import time
 from pathlib import Path
 
@@ -18,9 +20,15 @@ import tensorflow as tf
 import datasets
 import papers  # noqa: F401  (registers the custom layers so checkpoints load in safe mode)
 from common import metrics, results, viz
+from common.crf import PRESETS, CrfParams, CrfPool
+from common.tiling import overlap_tile_predict
 from datasets.pipeline import eval_pipeline
 
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou", "fwiou")
+# The appearance-kernel ranges the papers used (DeconvNet: sxy 20, srgb 3, weight 5; pydensecrf's
+# example: 80, 13, 10), at 5 mean-field iterations.
+CRF_GRID = {"bilateral_sxy": (20, 50, 80), "bilateral_srgb": (3, 5, 13), "bilateral_compat": (3, 5, 10),
+            "iterations": (5,)}
 
 
 def load_checkpoint(path):
@@ -30,49 +38,92 @@ def load_checkpoint(path):
     return model, results.read_json(config_path) if config_path.exists() else {}
 
 
-def label_predictor(model):
-    """A compiled function: images -> class ids at `label_size` (logits resized bilinearly first)."""
+def predictor(model):
+    """A function: original images -> (class ids, softmax probabilities) at their own size.
+
+    A model whose output has its input's size runs on the image resized to its input size (when
+    fixed), and its logits are resized bilinearly back to the image (= label) size. A model with
+    unpadded convolutions, whose output is its input less a border (U-Net), predicts the image
+    by overlap-tiles with mirrored context instead (`common.tiling`).
+    """
+    input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
+    logits_of = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
-    def predict(images, label_size):
-        logits = tf.cast(model(images, training=False), tf.float32)
-        logits = tf.image.resize(logits, label_size, method="bilinear")
-        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+    def resized_logits(images):
+        inputs = images if None in input_size else tf.image.resize(images, input_size)
+        return tf.image.resize(logits_of(inputs), tf.shape(images)[1:3])
+
+    def tiled_logits(images):
+        return np.stack([overlap_tile_predict(lambda tiles: logits_of(tiles).numpy(), image, input_size, output_size)
+                         for image in images.numpy()])
+
+    def predict(images):
+        logits = resized_logits(images) if output_size == input_size else tiled_logits(images)
+        return tf.argmax(logits, axis=-1, output_type=tf.int32), tf.nn.softmax(logits)
 
     return predict
 
 
-def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-             verbose=True):
-    """Scores `model` on `dataset`/`split`; returns the results dict (metrics, per-class IoU, timing)."""
-    info = datasets.get_info(dataset, data_dir)
+def check_classes(model, info):
     num_outputs = model.output_shape[-1]
     if num_outputs != info.num_classes:
-        raise ValueError(f"the checkpoint predicts {num_outputs} classes but dataset {dataset!r} has "
+        raise ValueError(f"the checkpoint predicts {num_outputs} classes but dataset {info.name!r} has "
                          f"{info.num_classes} ({', '.join(info.class_names)})")
+
+
+def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True):
+    """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
+    check_classes(model, datasets.get_info(dataset, data_dir))
     source, info = datasets.load(dataset, split, data_dir)
     if limit:
         source = source.take(limit)
     num_images = int(source.cardinality())
-    input_size = model.input_shape[1:3] if None not in model.input_shape[1:3] else None
-    batches = eval_pipeline(source, batch_size, input_size)
-    predict = label_predictor(model)
-    confusion = np.zeros((info.num_classes, info.num_classes), np.int64)
+    predict = predictor(model)
     progress = keras.utils.Progbar(num_images, verbose=1 if verbose else 0, unit_name="image")
-    saved_overlays = 0
+
+    def examples():
+        for images, labels in eval_pipeline(source, batch_size):
+            predicted, probs = (t.numpy() for t in predict(images))
+            yield from zip(images.numpy().astype(np.uint8), labels.numpy(), predicted, probs)
+            progress.add(len(labels))
+
+    return examples(), info, num_images
+
+
+def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
+             crf_params=None, verbose=True):
+    """Scores `model` on `dataset`/`split`; returns the results dict (metrics, per-class IoU, timing).
+
+    With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
+    cores, overlapping the network), and the results hold both metric sets and their difference.
+    """
+    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose)
+    confusion = np.zeros((info.num_classes, info.num_classes), np.int64)
+    crf_confusion = np.zeros_like(confusion)
+    crf_seconds = []
+    pool = CrfPool(crf_params) if crf_params is not None else None
+    pending = collections.deque()
+
+    def collect(count):
+        while len(pending) > count:
+            future, label = pending.popleft()
+            refined, seconds = future.result()
+            crf_confusion[...] += metrics.confusion_matrix(label, refined, info.num_classes, info.ignore_label)
+            crf_seconds.append(seconds)
+
     start = time.perf_counter()
-    for images, labels in batches:
-        predictions = predict(images, tf.shape(labels)[1:3]).numpy()
-        labels = labels.numpy()
-        confusion += metrics.confusion_matrix(labels, predictions, info.num_classes, info.ignore_label)
-        for image, label, prediction in zip(images.numpy(), labels, predictions):
-            if overlays_dir and saved_overlays < num_overlays:
-                panel = viz.comparison_panel(image, label, prediction, info.palette, info.ignore_label)
-                viz.save_png(Path(overlays_dir) / f"{split}_{saved_overlays:04d}.png", panel)
-                saved_overlays += 1
-        progress.add(len(labels))
+    for index, (image, label, predicted, probs) in enumerate(examples):
+        confusion += metrics.confusion_matrix(label, predicted, info.num_classes, info.ignore_label)
+        if overlays_dir and index < num_overlays:
+            panel = viz.comparison_panel(image, label, predicted, info.palette, info.ignore_label)
+            viz.save_png(Path(overlays_dir) / f"{split}_{index:04d}.png", panel)
+        if pool is not None:
+            pending.append((pool.submit(image, probs), label))
+            collect(2 * pool.workers)  # bounded: probabilities are large
+    collect(0)
     wall_time = time.perf_counter() - start
-    return {
+    result = {
         "model": model.name,
         "dataset": dataset,
         "split": split,
@@ -87,17 +138,55 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
         "code_version": results.code_version(),
         "environment": results.environment(),
     }
+    if pool is not None:
+        pool.close()
+        crf_scores = metrics.segmentation_scores(crf_confusion)
+        result["crf"] = {
+            "params": pool.params,
+            "metrics": crf_scores,
+            "delta": {key: crf_scores[key] - result["metrics"][key] for key in SUMMARY_KEYS},
+            "confusion_matrix": crf_confusion.tolist(),
+            "seconds_per_image": round(float(np.mean(crf_seconds)), 4),
+            "workers": pool.workers,
+        }
+    return result
+
+
+def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True):
+    """DeepLab-style grid search of the CRF's appearance kernel on `split` (use val), by mIoU."""
+    grid = grid or CRF_GRID
+    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose)
+    images, labels, _, probs = zip(*examples)
+    trials = []
+    with CrfPool() as pool:
+        for values in itertools.product(*grid.values()):
+            params = CrfParams.from_dict(dict(zip(grid, values)))
+            pool.params = params.to_dict()
+            refined = [future.result()[0] for future in [pool.submit(i, p) for i, p in zip(images, probs)]]
+            confusion = sum(metrics.confusion_matrix(l, r, info.num_classes, info.ignore_label)
+                            for l, r in zip(labels, refined))
+            trials.append({"params": params.to_dict(), "miou": metrics.segmentation_scores(confusion)["miou"]})
+            if verbose:
+                print(f"{trials[-1]['params']}: mIoU {100 * trials[-1]['miou']:.2f}")
+    best = max(trials, key=lambda trial: trial["miou"])
+    return {"best": best["params"], "best_miou": best["miou"], "dataset": dataset, "split": split,
+            "num_images": len(images), "trials": trials}
 
 
 def format_table(result):
     """The per-class IoU/accuracy table and the summary metrics, in percent."""
-    scores = result["metrics"]
+    scores, crf = result["metrics"], result.get("crf")
     width = max(len(name) for name in result["class_names"] + ["class"])
     lines = [f"{result['model']} on {result['dataset']}/{result['split']} ({result['num_images']} images)",
-             f"{'class':<{width}}  {'IoU':>6}  {'acc':>6}"]
-    for name, iou, acc in zip(result["class_names"], scores["iou"], scores["per_class_accuracy"]):
-        lines.append(f"{name:<{width}}  {100 * iou:6.2f}  {100 * acc:6.2f}")
+             f"{'class':<{width}}  {'IoU':>6}  {'acc':>6}" + ("  CRF IoU" if crf else "")]
+    for index, (name, iou, acc) in enumerate(zip(result["class_names"], scores["iou"], scores["per_class_accuracy"])):
+        crf_iou = f"  {100 * crf['metrics']['iou'][index]:7.2f}" if crf else ""
+        lines.append(f"{name:<{width}}  {100 * iou:6.2f}  {100 * acc:6.2f}{crf_iou}")
     lines.append("  ".join(f"{key} {100 * scores[key]:.2f}" for key in SUMMARY_KEYS))
+    if crf:
+        lines.append("+CRF: " + "  ".join(f"{key} {100 * crf['metrics'][key]:.2f} ({100 * crf['delta'][key]:+.2f})"
+                                         for key in SUMMARY_KEYS))
+        lines.append(f"CRF {crf['seconds_per_image']:.3f} s per image per core, {crf['workers']} workers")
     return "\n".join(lines)
 
 
@@ -113,7 +202,38 @@ def parse_args(argv=None):
     parser.add_argument("--output", help="results JSON (default: results_<dataset>_<split>.json next to the checkpoint)")
     parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs here")
     parser.add_argument("--num", type=int, default=10, help="how many overlays to write (default 10)")
+    crf = parser.add_argument_group("dense CRF post-processing")
+    crf.add_argument("--crf", action="store_true", help="also score every image after the dense CRF")
+    crf.add_argument("--crf-preset", choices=sorted(PRESETS),
+                     help="CRF parameters from a paper (default: the training schedule's)")
+    crf.add_argument("--crf-params", metavar="FILE", help="CRF parameters from a JSON file (e.g. --crf-search's)")
+    crf.add_argument("--crf-param", action="append", default=[], metavar="KEY=VALUE",
+                     help=f"override one CRF parameter ({', '.join(CrfParams.__dataclass_fields__)})")
+    crf.add_argument("--crf-search", metavar="FILE", help="grid-search the CRF on --split (use val) and write the "
+                     "best parameters to FILE instead of scoring")
     return parser.parse_args(argv)
+
+
+def resolve_crf_params(args, config):
+    """--crf-params file > --crf-preset > the training schedule's > DeconvNet's; then --crf-param."""
+    if args.crf_params:
+        loaded = results.read_json(args.crf_params)
+        params = CrfParams.from_dict(loaded.get("best", loaded))
+    elif args.crf_preset:
+        params = PRESETS[args.crf_preset]
+    elif "crf" in config.get("schedule", {}):
+        params = CrfParams.from_dict(config["schedule"]["crf"])
+    else:
+        params = PRESETS["deconvnet"]
+    overrides = {}
+    for item in args.crf_param:
+        key, _, value = item.partition("=")
+        field = CrfParams.__dataclass_fields__.get(key)
+        if field is None or not value:
+            raise SystemExit(f"--crf-param {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(CrfParams.__dataclass_fields__)}")
+        overrides[key] = int(value) if key == "iterations" else float(value)
+    return CrfParams.from_dict({**params.to_dict(), **overrides})
 
 
 def main(argv=None):
@@ -123,8 +243,14 @@ def main(argv=None):
     if not dataset:
         raise SystemExit("--dataset is required: the checkpoint has no config.json naming its dataset")
     data_dir = args.data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
+    if args.crf_search:
+        found = search_crf_params(model, dataset, args.split, data_dir, args.limit)
+        results.write_json(args.crf_search, found)
+        print(f"best CRF parameters {found['best']} (mIoU {100 * found['best_miou']:.2f}) written to {args.crf_search}")
+        return found
+    crf_params = resolve_crf_params(args, config) if args.crf else None
     result = evaluate(model, dataset, args.split, data_dir, args.batch_size, args.limit,
-                      args.save_overlays, args.num)
+                      args.save_overlays, args.num, crf_params)
     result["checkpoint"] = str(args.checkpoint)
     result["train_config"] = config
     output = Path(args.output or Path(args.checkpoint).with_name(f"results_{dataset}_{args.split}.json"))

@@ -11,6 +11,7 @@ continues from the last completed epoch (Keras BackupAndRestore). At the end the
 checkpoint is scored on `--eval-split` (test by default) and the results JSON is written.
 """
 import argparse
+import ast
 import functools
 import math
 import sys
@@ -38,6 +39,16 @@ def size_flag(text):
     return height, width
 
 
+def model_option(text):
+    key, separator, value = text.partition("=")
+    if not separator or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
@@ -56,7 +67,10 @@ def parse_args(argv=None):
     schedule.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS)
     parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for VGG-based models "
                         "(default: random init, recorded as a deviation in the results)")
+    parser.add_argument("--model-option", action="append", default=[], type=model_option, metavar="KEY=VALUE",
+                        help="extra builder argument, e.g. fc_channels=1024 for DeconvNet (Python literal values)")
     parser.add_argument("--steps-per-epoch", type=int, help="cap the optimizer steps per epoch (quick runs)")
+    parser.add_argument("--val-steps", type=int, help="cap the validation batches per epoch (quick runs)")
     parser.add_argument("--eval-split", default="test", help="split scored at the end, or 'none' (default: test)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights init and data order (default 0)")
     parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (tf.distribute.MirroredStrategy)")
@@ -105,6 +119,7 @@ def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, step
 
     A finished stage leaves `done.json` and is not trained again when the run is resumed.
     """
+    stage_dir.mkdir(parents=True, exist_ok=True)
     strategy = tf.distribute.MirroredStrategy() if args.distribute else tf.distribute.get_strategy()
     if (stage_dir / "done.json").exists():
         with strategy.scope():
@@ -116,7 +131,7 @@ def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, step
         apply_weight_decay(model, schedule.weight_decay)
         model.compile(
             optimizer=make_optimizer(schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,
-                                                      epochs=stage.epochs), steps_per_epoch),
+                                                      epochs=stage.epochs, stages=()), steps_per_epoch),
             loss=loss,
             metrics=[metrics.ConfusionMatrixMetric(loss.num_classes, score, loss.ignore_label)
                      for score in ("pixel_accuracy", "miou")],
@@ -161,8 +176,12 @@ def train(args):
     if "val" in info.splits:
         val_source, _ = datasets.load(args.dataset, "val", args.data_dir)
         val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True)
+        if args.val_steps:
+            val_batches = val_batches.take(args.val_steps)
 
-    options = {"backbone_weights": args.backbone_weights} if args.backbone_weights else {}
+    options = dict(args.model_option)
+    if args.backbone_weights:
+        options["backbone_weights"] = args.backbone_weights
     build = functools.partial(papers.build_model, args.model, info.num_classes, (*input_size, 3), **options)
     stages = schedule.stages or (Stage("train", schedule.epochs),)
     config = {
@@ -179,6 +198,7 @@ def train(args):
         "steps_per_epoch": steps_per_epoch,
         "seed": args.seed,
         "params": build().count_params(),
+        "model_options": options,
         "deviations": papers.deviations(args.model, options),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "code_version": results.code_version(),

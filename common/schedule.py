@@ -7,6 +7,8 @@ read these records and contain no per-model branches.
 import dataclasses
 from typing import Mapping
 
+from common.crf import PRESETS, CrfParams
+
 OPTIMIZERS = ("sgd", "adam")
 LR_POLICIES = ("fixed", "step", "poly")
 CLASS_WEIGHTINGS = ("none", "median_frequency", "enet")
@@ -54,6 +56,7 @@ class Schedule:
     scale_range: tuple[float, float] | None = None
     select_by: str = "last"  # which checkpoint is evaluated: the last, or the best on validation
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
+    crf: CrfParams = PRESETS["deconvnet"]  # dense-CRF post-processing parameters (evaluate.py --crf)
     notes: str = ""
 
     def __post_init__(self):

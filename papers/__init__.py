@@ -34,6 +34,10 @@ def build_model(name, num_classes, input_shape=None, **options):
     _check_name(name)
     if input_shape is None:
         input_shape = (*get_schedule(name).input_size, 3)
+    accepted = list(inspect.signature(_BUILDERS[name]).parameters)[2:]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"model {name!r} has no option {', '.join(unknown)}; its options: {', '.join(accepted)}")
     return _BUILDERS[name](num_classes, tuple(input_shape), **options)
 
 
@@ -58,6 +62,9 @@ def deviations(name, options):
     """How a run with these builder options departs from the paper (recorded in its results)."""
     _check_name(name)
     accepted = inspect.signature(_BUILDERS[name]).parameters
+    found = []
     if "backbone_weights" in accepted and not options.get("backbone_weights"):
-        return ["random init: no ImageNet VGG16 weights (the paper initialises the encoder from them)"]
-    return []
+        found.append("random init: no ImageNet VGG16 weights (the paper initialises the encoder from them)")
+    found += [f"{key}={value!r} (paper: {accepted[key].default!r})" for key, value in options.items()
+              if key != "backbone_weights" and key in accepted and value != accepted[key].default]
+    return found

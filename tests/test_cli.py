@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import evaluate
+import papers
 import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +21,40 @@ TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", 
 def history_epochs(run):
     with open(run / "history.csv") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+# Per model: an input size it accepts and flags that keep a training step small. (ENet trains with
+# SGD here: tracing Keras' Adam update over ENet's ~450 variables alone takes ~30 s.)
+TINY_MODELS = {
+    "deconvnet": ("224x224", ["--model-option=fc_channels=16"]),
+    "enet": ("32x32", ["--optimizer=sgd"]),
+    "fcn16s": ("32x32", []),
+    "fcn32s": ("32x32", []),
+    "fcn8s": ("32x32", ["--protocol=reference_atonce"]),
+    "segnet": ("32x32", []),
+    "segnet_basic": ("32x32", []),
+    "unet": ("188x188", ["--model-option=base_filters=8"]),
+    "unet_same": ("32x32", ["--model-option=base_filters=8"]),
+}
+
+
+def test_every_registered_model_has_a_tiny_configuration():
+    assert sorted(TINY_MODELS) == papers.list_models()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
+def test_every_model_trains_and_evaluates_through_the_clis(tmp_path, name):
+    size, flags = TINY_MODELS[name]
+    run = tmp_path / "run"
+    train.main(["--model", name, "--dataset", "synthetic", "--input-size", size, "--batch-size", "2",
+                "--epochs", "2", "--steps-per-epoch", "1", "--val-steps", "1", "--eval-split", "none", "--verbose", "0",
+                "--output", str(run), *flags])
+    assert json.loads((run / "config.json").read_text())["model"] == name
+    scored = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "2",
+                            "--output", str(tmp_path / "val.json")])
+    assert scored["num_images"] == 2
+    assert sum(map(sum, scored["confusion_matrix"])) == 2 * 64 * 64  # every label pixel, at 64x64
 
 
 def test_train_then_evaluate_end_to_end(tmp_path):
@@ -93,3 +128,32 @@ def test_distribute_flag_trains_under_mirrored_strategy(tmp_path):
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2", "--distribute",
                 "--eval-split", "none", "--output", str(run)])
     assert history_epochs(run) == [0]
+
+
+def test_evaluate_scores_with_and_without_the_crf_in_one_pass(tmp_path):
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2",
+                "--eval-split", "none", "--output", str(run)])
+    params = tmp_path / "crf.json"
+    params.write_text(json.dumps({"best": {"bilateral_sxy": 30.0, "iterations": 2}}))
+    result = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "4", "--crf",
+                            "--crf-params", str(params), "--crf-param", "bilateral_srgb=7",
+                            "--output", str(tmp_path / "crf.json.out")])
+    crf = result["crf"]
+    assert crf["params"]["bilateral_sxy"] == 30.0 and crf["params"]["bilateral_srgb"] == 7.0
+    assert crf["params"]["iterations"] == 2
+    assert set(crf["metrics"]) >= {"pixel_accuracy", "miou"} and crf["seconds_per_image"] > 0
+    assert crf["delta"]["miou"] == pytest.approx(crf["metrics"]["miou"] - result["metrics"]["miou"])
+    assert sum(map(sum, crf["confusion_matrix"])) == 4 * 64 * 64
+
+
+def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
+                "--eval-split", "none", "--output", str(run)])
+    monkeypatch.setattr(evaluate, "CRF_GRID", {"bilateral_sxy": (10, 40), "iterations": (1,)})
+    evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "2",
+                   "--crf-search", str(tmp_path / "best.json")])
+    found = json.loads((tmp_path / "best.json").read_text())
+    assert len(found["trials"]) == 2 and found["best"]["bilateral_sxy"] in (10, 40)
+    assert found["best_miou"] == max(trial["miou"] for trial in found["trials"])

@@ -50,8 +50,8 @@ def camvid_label(value=0):
 
 
 def test_registry_lists_the_datasets_and_rejects_unknown_names():
-    assert datasets.list_datasets() == ["camvid", "folder", "synthetic", "voc"]
-    with pytest.raises(ValueError, match="unknown dataset 'kitti'.*camvid, folder, synthetic, voc"):
+    assert datasets.list_datasets() == ["camvid", "folder", "isbi2012", "synthetic", "voc"]
+    with pytest.raises(ValueError, match="unknown dataset 'kitti'.*camvid, folder, isbi2012, synthetic, voc"):
         datasets.load("kitti", "train")
 
 

@@ -1,0 +1,4 @@
+from papers.enet.model import build_enet
+from papers.enet.schedule import REPORTED, SCHEDULES
+
+MODELS = {"enet": build_enet}

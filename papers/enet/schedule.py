@@ -1,0 +1,44 @@
+"""ENet's training schedule and reported CamVid numbers (see ../shared/REFERENCES.md)."""
+from common.schedule import Reported, Schedule, Stage
+
+SCHEDULES = {
+    "enet": {
+        # Paper sec. 5.2: Adam, lr 5e-4, L2 weight decay 2e-4, batch 10, class weights
+        # 1 / ln(1.02 + p_class); the encoder is trained first on labels downsampled to its 1/8
+        # output, then the decoder is appended and the whole network trained.
+        # e-lab/ENet-training train/opts.lua: the same values, 300 epochs (--maxepoch), decay every
+        # 100 epochs (--lrDecayEvery, "by 1e-1"; train.lua multiplies by --learningRateDecay,
+        # 1e-7, which would stop training: the documented x0.1 is the one the PyTorch port uses).
+        # The split of the 300 epochs is not given; opts.lua's default encoder for the decoder run,
+        # `enc/model-100.net`, is the encoder after 100 epochs, so: 100 encoder + 200 whole network.
+        "paper": Schedule(
+            dataset="camvid", input_size=(360, 480), batch_size=10, epochs=300,
+            optimizer="adam", learning_rate=5e-4, weight_decay=2e-4,
+            lr_policy="step", lr_step_epochs=100, lr_gamma=0.1,
+            class_weighting="enet", select_by="val_miou",
+            stages=(Stage("encoder", 100, {"encoder_only": True}), Stage("decoder", 200, {})),
+            source="ENet arXiv:1606.02147 sec. 5.2; e-lab/ENet-training train/opts.lua, train.lua, "
+                   "models/decoder.lua (lr x0.1 every 100 epochs as davidtvs/PyTorch-ENet)",
+            notes="paper: 0.37M parameters, 3.83 GFLOPs (SegNet 29.46M, 286 GFLOPs; common.flops "
+                  "counts 2.55 GFLOPs for this model at 360x480); the reference decays every "
+                  "parameter (biases, batch norm, PReLU), the project's weight decay only kernels; "
+                  "the reference keeps the checkpoint with the lowest test loss, here the best "
+                  "validation mIoU (as the PyTorch port); models/encoder.lua weights classes with "
+                  "c = 1.2, decoder.lua and the paper with c = 1.02",
+        ),
+    },
+}
+
+REPORTED = {
+    "enet": (
+        Reported("camvid", "test", {"mean_accuracy": 68.3, "miou": 51.3},
+                 "ENet arXiv:1606.02147 CamVid results table (class avg., class IoU); Table 4 as quoted "
+                 "by ../shared/REFERENCES.md, a secondary source (paper text not in ../shared/papers)",
+                 "367 training images, 11 classes, 480x360; the same table gives SegNet 65.9 / 50.2"),
+        Reported("camvid", "test", {"miou": 52.1},
+                 "davidtvs/PyTorch-ENet README (a reimplementation, not the paper)",
+                 "PyTorch port of the e-lab code trained end to end (no encoder stage): 300 epochs, "
+                 "Adam 5e-4 x0.1 every 100 epochs, wd 2e-4, batch 10, 480x360, ENet class weights, "
+                 "void ignored; checkpoint chosen on validation mIoU"),
+    ),
+}

@@ -1,0 +1,4 @@
+from papers.unet.model import build_unet, build_unet_same
+from papers.unet.schedule import REPORTED, SCHEDULES
+
+MODELS = {"unet": build_unet, "unet_same": build_unet_same}

@@ -1,0 +1,46 @@
+"""U-Net's training schedule and its ISBI 2012 results (see ../shared/REFERENCES.md)."""
+import dataclasses
+
+from common.schedule import Reported, Schedule
+
+# Sec. 3: Caffe SGD, one large tile per batch, momentum 0.99. Not in the paper: the learning rate
+# (0.01 is what the original Caffe solver is commonly reported to use; unconfirmed), weight decay
+# (none assumed) and the iteration count. The conclusion's "10 hours on a NVidia Titan GPU" bounds
+# the latter: a 572x572 training step costs about 0.9 TFLOP (3x the 0.30 TFLOP forward pass), so
+# ~180k steps at the Titan's 4.5 TFLOP/s peak, ~50k at a typical 30% of it. 50k steps = 2,000 epochs
+# of the 25 "train" images (1,667 epochs of "trainval", the 30 images the paper trained on).
+_NOTES = (
+    "loss: pixel-wise softmax cross-entropy weighted by the map of eq. 2, w0 = 10, sigma = 5 px, computed per "
+    "label image by common.weight_map.unet_weight_map (the loss here takes class weights only, hence "
+    "class_weighting='none'); augmentation (sec. 3.1): elastic deformation on a 3x3 grid with 10 px std, i.e. "
+    "datasets.pipeline.Augmentation(elastic=(3, 10.0)), which Schedule has no field for; the paper also names "
+    "shift, rotation and gray-value variations, of which the pipeline offers only horizontal flips; test-time: "
+    "overlap-tile prediction with mirrored borders (common.tiling.overlap_tile_predict), averaged over 7 rotated "
+    "inputs for Table 1; learning rate and iteration count are not in the paper (unconfirmed)"
+)
+_PAPER = Schedule(
+    dataset="isbi2012", input_size=(572, 572), batch_size=1, epochs=2000,
+    optimizer="sgd", learning_rate=0.01, momentum=0.99, flip=True,
+    source="U-Net MICCAI 2015 sec. 3 (SGD, batch 1, momentum 0.99), sec. 3.1, sec. 5 (10 h on a Titan); "
+           "lr 0.01 and 50k iterations unconfirmed",
+    notes=_NOTES,
+)
+
+SCHEDULES = {
+    "unet": {"paper": _PAPER},
+    # Same recipe; 512x512 covers a whole ISBI slice with zero padding instead of mirrored tiles.
+    "unet_same": {"paper": _PAPER.replace(input_size=(512, 512))},
+}
+
+_ISBI_TABLE_1 = Reported(
+    "isbi2012", "test", {"warping_error": 0.000353, "rand_error": 0.0382, "pixel_error": 0.0611},
+    "U-Net MICCAI 2015 Table 1 (EM segmentation challenge ranking, March 6th 2015; warping 0.0003529 in sec. 4)",
+    "fractions, not percent; hidden test labels scored by the challenge server; probability maps averaged over "
+    "7 rotated versions of the input, thresholded at 10 levels by the server",
+)
+
+REPORTED = {
+    "unet": (_ISBI_TABLE_1,),
+    "unet_same": (dataclasses.replace(_ISBI_TABLE_1, notes="reported for the paper's valid-convolution U-Net, "
+                                      "not this same-padding variant; " + _ISBI_TABLE_1.notes),),
+}

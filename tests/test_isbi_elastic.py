@@ -1,0 +1,111 @@
+"""The ISBI 2012 loader on tiny files written here and on the real copy when present; the elastic
+deformation of datasets.pipeline."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import datasets
+from datasets.pipeline import Augmentation, train_pipeline
+
+SHARED_ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012"
+SIZE = 12
+
+
+def slice_image(n):
+    return np.random.default_rng(n).integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+
+
+def membrane_label(n):
+    label = np.full((SIZE, SIZE), 255, np.uint8)
+    label[n % SIZE] = 0  # one membrane row per slice, to tell the slices apart
+    return label
+
+
+def write_isbi(root, count, label_of=membrane_label):
+    for folder in ("train/images", "train/labels", "test/images"):
+        (root / folder).mkdir(parents=True)
+    for n in range(count):
+        Image.fromarray(slice_image(n), "L").save(root / "train" / "images" / f"{n}.png")
+        Image.fromarray(label_of(n), "L").save(root / "train" / "labels" / f"{n}.png")
+        Image.fromarray(slice_image(100 + n), "L").save(root / "test" / "images" / f"{n}.png")
+
+
+def labels_of(ds):
+    return [label for _, label in ds.as_numpy_iterator()]
+
+
+def test_isbi_splits_in_numeric_order_and_maps_membrane_and_cell(tmp_path):
+    write_isbi(tmp_path, 12)  # 10.png must sort after 9.png
+    train, info = datasets.load("isbi2012", "train", data_dir=tmp_path)
+    assert info.class_names == ("membrane", "cell") and info.num_classes == 2
+    examples = list(train.as_numpy_iterator())
+    assert len(examples) == 7
+    image, label = examples[0]
+    assert image.shape == (SIZE, SIZE, 3) and image.dtype == np.uint8
+    np.testing.assert_array_equal(image, np.repeat(slice_image(0)[..., None], 3, axis=-1))  # gray -> RGB
+    np.testing.assert_array_equal(label, (membrane_label(0) == 255).astype(np.uint8))
+    val = labels_of(datasets.load("isbi2012", "val", data_dir=tmp_path)[0])
+    assert [int(np.argmin(label[:, 0])) for label in val] == [7, 8, 9, 10, 11]
+    assert len(labels_of(datasets.load("isbi2012", "val", data_dir=tmp_path, val_images=2)[0])) == 2
+    assert len(labels_of(datasets.load("isbi2012", "trainval", data_dir=tmp_path)[0])) == 12
+
+
+def test_isbi_refuses_the_hidden_test_split_stray_label_values_and_a_bad_val_size(tmp_path):
+    write_isbi(tmp_path, 6, label_of=lambda n: np.full((SIZE, SIZE), 128 if n == 0 else 255, np.uint8))
+    with pytest.raises(ValueError, match="keeps the test labels hidden"):
+        datasets.load("isbi2012", "test", data_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"val_images=6 must leave both splits non-empty \(6 labelled"):
+        datasets.load("isbi2012", "train", data_dir=tmp_path, val_images=6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"0.png has pixel values \[128\]"):
+        labels_of(datasets.load("isbi2012", "train", data_dir=tmp_path)[0])
+    with pytest.raises(ValueError, match="--data-dir"):
+        datasets.load("isbi2012", "train")
+
+
+@pytest.mark.skipif(not SHARED_ISBI.is_dir(), reason=f"no ISBI 2012 copy at {SHARED_ISBI}")
+def test_the_real_isbi_copy_loads():
+    train, _ = datasets.load("isbi2012", "train", data_dir=SHARED_ISBI)
+    val, _ = datasets.load("isbi2012", "val", data_dir=SHARED_ISBI)
+    assert train.cardinality() == 25 and val.cardinality() == 5
+    image, label = next(val.as_numpy_iterator())
+    assert image.shape == (512, 512, 3) and label.shape == (512, 512)
+    assert set(np.unique(label)) == {0, 1} and 0.1 < (label == 0).mean() < 0.4  # ~22% membrane (README)
+
+
+def augmented(image, label, augment, seed=0):
+    ds = tf.data.Dataset.from_tensors((image, label))
+    return next(train_pipeline(ds, 1, augment=augment, shuffle_buffer=1, seed=seed, cache=False).as_numpy_iterator())
+
+
+def test_a_zero_sigma_deformation_is_the_identity():
+    image = np.random.default_rng(0).integers(0, 256, (21, 34, 3), dtype=np.uint8)
+    label = np.random.default_rng(1).integers(0, 3, (21, 34), dtype=np.uint8)
+    out_image, out_label = augmented(image, label, Augmentation(elastic=(3, 0.0)))
+    np.testing.assert_array_equal(out_image[0], image.astype(np.float32))
+    np.testing.assert_array_equal(out_label[0], label)
+
+
+def test_a_deformation_moves_pixels_but_keeps_labels_in_their_class_set():
+    image = np.random.default_rng(2).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    label = np.random.default_rng(3).choice(np.array([0, 1, 255], np.uint8), (64, 48))
+    out_image, out_label = augmented(image, label, Augmentation(elastic=(3, 10.0)))
+    assert out_image.shape == (1, 64, 48, 3) and out_label.shape == (1, 64, 48)
+    assert not np.array_equal(out_label[0], label)
+    assert set(np.unique(out_label)) <= {0, 1, 255}
+    assert 0 <= out_image.min() and out_image.max() <= 255  # bilinear: convex combinations of pixels
+    again, _ = augmented(image, label, Augmentation(elastic=(3, 10.0)))
+    np.testing.assert_array_equal(again, out_image)  # stateless: reproducible from the seed
+
+
+def test_nearest_label_sampling_follows_the_bilinear_image():
+    # A smooth image that encodes each pixel's own coordinates: after deformation, rounding the
+    # sampled coordinates must give back the label sampled at the same place.
+    rows, cols = np.meshgrid(np.arange(40), np.arange(56), indexing="ij")
+    image = np.stack([rows * 4, cols * 4, np.zeros_like(rows)], -1).astype(np.uint8)
+    label = (rows * 56 + cols) % 251  # a distinct id per (row, col) up to wrap-around
+    out_image, out_label = augmented(image, label.astype(np.uint8), Augmentation(elastic=(3, 4.0)), seed=5)
+    y, x = np.round(out_image[0, ..., 0] / 4).astype(int), np.round(out_image[0, ..., 1] / 4).astype(int)
+    np.testing.assert_array_equal(out_label[0], label[y, x])

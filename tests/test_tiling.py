@@ -1,0 +1,38 @@
+"""Overlap-tile prediction (U-Net Fig. 2) against the same function on the whole mirrored image."""
+import numpy as np
+import pytest
+
+from common.tiling import overlap_tile_predict
+
+
+def box_sum(image, radius):
+    """Sum over a (2 radius + 1)^2 window, valid part only: a stand-in for an unpadded network."""
+    height, width = image.shape[0] - 2 * radius, image.shape[1] - 2 * radius
+    return sum(image[dy:dy + height, dx:dx + width] for dy in range(2 * radius + 1) for dx in range(2 * radius + 1))
+
+
+@pytest.mark.parametrize("size", [(37, 53), (5, 9), (40, 24)])
+def test_stitched_tiles_equal_the_function_on_the_mirrored_image(size):
+    image = np.random.default_rng(0).random((*size, 3))
+    radius = 3
+
+    def predict(tiles):
+        return np.stack([box_sum(tile, radius) for tile in tiles])
+
+    result = overlap_tile_predict(predict, image, tile_input=(22, 18), tile_output=(16, 12), batch_size=3)
+    expected = box_sum(np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="reflect"), radius)
+    assert result.shape == (*size, 3)
+    np.testing.assert_allclose(result, expected, rtol=1e-12)
+
+
+def test_a_per_pixel_function_through_centre_crops():
+    image = np.random.default_rng(1).random((101, 77, 1))
+    result = overlap_tile_predict(lambda tiles: 2 * tiles[:, 92:-92, 92:-92] + 1, image, 572, 388)
+    np.testing.assert_allclose(result, 2 * image + 1)
+
+
+def test_an_output_tile_that_is_not_centred_is_refused():
+    with pytest.raises(ValueError, match="even border"):
+        overlap_tile_predict(lambda tiles: tiles, np.zeros((8, 8)), 11, 8)
+    with pytest.raises(ValueError, match=r"returned tiles of \(4, 4\), expected \(6, 6\)"):
+        overlap_tile_predict(lambda tiles: tiles[:, :4, :4], np.zeros((8, 8)), 6, 6)
