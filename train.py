@@ -166,7 +166,8 @@ def train(args):
     weights, weights_source = resolve_class_weights(schedule, train_source, info)
     loss = SegmentationCrossEntropy(info.num_classes, weights, info.ignore_label, schedule.loss_normalization)
 
-    augment = Augmentation(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range)
+    augment = Augmentation(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range,
+                           elastic=schedule.elastic)
     train_batches = train_pipeline(train_source, schedule.batch_size, input_size, augment, seed=args.seed)
     steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
     if args.steps_per_epoch:

@@ -54,7 +54,9 @@ class Schedule:
     crop_size: tuple[int, int] | None = None
     flip: bool = False
     scale_range: tuple[float, float] | None = None
+    elastic: tuple[int, float] | None = None  # U-Net's deformation: (grid points per side, displacement std px)
     select_by: str = "last"  # which checkpoint is evaluated: the last, or the best on validation
+    eval_split: str = "test"  # the split the paper's numbers are measured on (or the nearest public one)
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
     crf: CrfParams = PRESETS["deconvnet"]  # dense-CRF post-processing parameters (evaluate.py --crf)
     notes: str = ""

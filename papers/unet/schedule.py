@@ -12,15 +12,15 @@ from common.schedule import Reported, Schedule
 _NOTES = (
     "loss: pixel-wise softmax cross-entropy weighted by the map of eq. 2, w0 = 10, sigma = 5 px, computed per "
     "label image by common.weight_map.unet_weight_map (the loss here takes class weights only, hence "
-    "class_weighting='none'); augmentation (sec. 3.1): elastic deformation on a 3x3 grid with 10 px std, i.e. "
-    "datasets.pipeline.Augmentation(elastic=(3, 10.0)), which Schedule has no field for; the paper also names "
-    "shift, rotation and gray-value variations, of which the pipeline offers only horizontal flips; test-time: "
+    "class_weighting='none'); augmentation (sec. 3.1): elastic deformation on a 3x3 grid with 10 px std (Schedule.elastic) and "
+    "flips; the paper also names shift, rotation and gray-value variations, which the pipeline does not offer; "
+    "training resizes the 512x512 slices to the 572x572 input instead of mirroring their borders; test-time: "
     "overlap-tile prediction with mirrored borders (common.tiling.overlap_tile_predict), averaged over 7 rotated "
     "inputs for Table 1; learning rate and iteration count are not in the paper (unconfirmed)"
 )
 _PAPER = Schedule(
     dataset="isbi2012", input_size=(572, 572), batch_size=1, epochs=2000,
-    optimizer="sgd", learning_rate=0.01, momentum=0.99, flip=True,
+    optimizer="sgd", learning_rate=0.01, momentum=0.99, flip=True, elastic=(3, 10.0), eval_split="val",
     source="U-Net MICCAI 2015 sec. 3 (SGD, batch 1, momentum 0.99), sec. 3.1, sec. 5 (10 h on a Titan); "
            "lr 0.01 and 50k iterations unconfirmed",
     notes=_NOTES,

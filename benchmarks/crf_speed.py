@@ -1,0 +1,67 @@
+"""Seconds per image of the dense CRF on one core, at CamVid's 360x480 and 11 classes.
+
+    python -m benchmarks.crf_speed [--iterations 5] [--repeats 5] [--output results/crf_speed.json]
+
+Uses a real CamVid test image when `--camvid-dir` exists (the appearance kernel's cost depends on
+the image), otherwise a synthetic one; probabilities are a smoothed random field. Reports the
+median over repeats for each parameter preset, with the iteration count overridden.
+"""
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common import results
+from common.crf import PRESETS, dense_crf
+
+DEFAULT_CAMVID = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid"
+
+
+def test_image(camvid_dir):
+    images = sorted((Path(camvid_dir) / "test").glob("*.png")) if camvid_dir else []
+    if images:
+        return np.asarray(Image.open(images[0]).convert("RGB")), str(images[0])
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (360, 480, 3), dtype=np.uint8), "synthetic noise"
+
+
+def smooth_probabilities(height, width, num_classes, seed=0):
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(size=(height // 20 + 1, width // 20 + 1, num_classes))
+    logits = np.repeat(np.repeat(coarse, 20, axis=0), 20, axis=1)[:height, :width] * 3
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    return (probs / probs.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--num-classes", type=int, default=11)
+    parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
+    parser.add_argument("--output", default="results/benchmarks/crf_speed.json")
+    args = parser.parse_args(argv)
+    image, source = test_image(args.camvid_dir)
+    probs = smooth_probabilities(*image.shape[:2], args.num_classes)
+    rows = {}
+    for name, preset in PRESETS.items():
+        params = {**preset.to_dict(), "iterations": args.iterations}
+        dense_crf(image, probs, **params)  # warm-up
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            dense_crf(image, probs, **params)
+            times.append(time.perf_counter() - start)
+        rows[name] = {"params": params, "seconds_median": statistics.median(times), "seconds_all": times}
+        print(f"{name:<10} {statistics.median(times):.3f} s per {image.shape[0]}x{image.shape[1]} image, "
+              f"{args.iterations} iterations, one core")
+    results.write_json(args.output, {"image": source, "size": list(image.shape[:2]), "num_classes": args.num_classes,
+                                     "presets": rows, "code_version": results.code_version(),
+                                     "environment": results.environment()})
+
+
+if __name__ == "__main__":
+    main()
