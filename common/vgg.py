@@ -36,7 +36,10 @@ def read_vgg16_weights(path):
 
 
 def load_vgg16_weights(model, path):
-    """Copies VGG16's 13 conv layers (`block{s}_conv{i}`) into the model's `conv{s}_{i}` layers."""
+    """Copies VGG16's 13 conv layers (`block{s}_conv{i}`) into the model's `conv{s}_{i}` layers.
+
+    Returns everything read from the file (FCN also converts the classifier's fc1/fc2).
+    """
     weights = read_vgg16_weights(path)
     for stage, widths in enumerate(VGG16_STAGES, start=1):
         for i in range(1, len(widths) + 1):
@@ -44,3 +47,4 @@ def load_vgg16_weights(model, path):
             if (stage, i) == (1, 1):
                 kernel = kernel[:, :, ::-1, :]  # BGR -> RGB
             model.get_layer(f"conv{stage}_{i}").set_weights([np.ascontiguousarray(kernel), bias])
+    return weights

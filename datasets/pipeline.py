@@ -9,6 +9,7 @@ are often palette ('P') images whose pixel values are class indices, which `deco
 expand into the palette's RGB colours.
 """
 import functools
+import math
 import os
 from dataclasses import dataclass
 
@@ -223,20 +224,21 @@ def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=Fa
 def fit_labels_to_output(batches, input_size, output_size):
     """Maps batched labels at `input_size` onto a model output of `output_size`.
 
-    The same size: unchanged. An integer fraction of it (ENet's encoder stage predicts at 1/8):
-    nearest-neighbour subsampling, the pixel at each output cell's top-left. Smaller by an even
-    border (U-Net's unpadded convolutions): the centred crop the output covers.
+    The same size: unchanged. The input strided by an integer k, rounding up as ceil-mode pooling
+    does (ENet's encoder stage predicts at 1/8): nearest-neighbour subsampling, the pixel at each
+    output cell's top-left. Smaller by an even border (U-Net's unpadded convolutions): the centred
+    crop the output covers.
     """
     (in_h, in_w), (out_h, out_w) = input_size, output_size
     if (in_h, in_w) == (out_h, out_w):
         return batches
-    if in_h % out_h == 0 and in_w % out_w == 0 and in_h // out_h == in_w // out_w:
-        stride = in_h // out_h
-        return batches.map(lambda image, label: (image, label[:, ::stride, ::stride]), num_parallel_calls=AUTOTUNE)
+    for stride in {max(1, in_h // out_h), in_h // out_h + 1}:
+        if math.ceil(in_h / stride) == out_h and math.ceil(in_w / stride) == out_w and stride > 1:
+            return batches.map(lambda image, label: (image, label[:, ::stride, ::stride]), num_parallel_calls=AUTOTUNE)
     border_h, border_w = in_h - out_h, in_w - out_w
     if border_h >= 0 and border_w >= 0 and border_h % 2 == 0 and border_w % 2 == 0:
         top, left = border_h // 2, border_w // 2
         return batches.map(lambda image, label: (image, label[:, top:top + out_h, left:left + out_w]),
                            num_parallel_calls=AUTOTUNE)
     raise ValueError(f"cannot match labels of size {input_size} to a model output of size {output_size}: "
-                     "expected the same size, an integer fraction of it, or a centred crop")
+                     "expected the same size, an integer stride of it, or a centred crop")

@@ -1,20 +1,24 @@
-"""Prints every registered model's parameters and GFLOPs at its paper's input size.
+"""Prints every registered model's parameters and GFLOPs at its paper's input size and class count.
 
-    python -m papers.summary [--num-classes 11] [--json FILE]
+    python -m papers.summary [--num-classes K] [--json FILE]
 """
 import argparse
 
+import datasets
 import papers
 from common.flops import count_flops
 from common.results import write_json
 
 
-def summarize(num_classes):
+def summarize(num_classes=None):
+    """One row per model; `num_classes` defaults to that of the paper's dataset."""
     rows = []
     for name in papers.list_models():
         schedule = papers.get_schedule(name)
-        model = papers.build_model(name, num_classes, (*schedule.input_size, 3))
+        classes = num_classes or datasets.get_info(schedule.dataset).num_classes
+        model = papers.build_model(name, classes, (*schedule.input_size, 3))
         rows.append({"model": name, "params": model.count_params(), "gflops": count_flops(model) / 1e9,
+                     "num_classes": classes,
                      "input_size": list(schedule.input_size), "output_size": list(model.output_shape[1:3]),
                      "dataset": schedule.dataset})
     return rows
@@ -22,16 +26,17 @@ def summarize(num_classes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-classes", type=int, default=11, help="output classes (default 11, CamVid)")
+    parser.add_argument("--num-classes", type=int, help="output classes (default: the paper dataset's)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     rows = summarize(args.num_classes)
-    print(f"{'model':<14} {'params':>13} {'GFLOPs':>9}  input      output     paper dataset")
+    print(f"{'model':<14} {'params':>13} {'GFLOPs':>9}  input      output     classes  paper dataset")
     for row in rows:
         print(f"{row['model']:<14} {row['params']:>13,} {row['gflops']:>9.2f}  "
-              f"{'x'.join(map(str, row['input_size'])):<10} {'x'.join(map(str, row['output_size'])):<10} {row['dataset']}")
+              f"{'x'.join(map(str, row['input_size'])):<10} {'x'.join(map(str, row['output_size'])):<10} "
+              f"{row['num_classes']:>7}  {row['dataset']}")
     if args.json:
-        write_json(args.json, {"num_classes": args.num_classes, "models": rows})
+        write_json(args.json, {"models": rows})
     return rows
 
 

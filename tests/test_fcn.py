@@ -6,6 +6,7 @@ import pytest
 
 import papers
 from common.upsampling import BilinearKernel, bilinear_upsampling
+from common import vgg
 from common.vgg import IMAGENET_MEAN_RGB
 from papers.fcn import convert
 
@@ -159,23 +160,16 @@ def test_convolutionalized_dense_layer_gives_the_same_scores():
     np.testing.assert_allclose(heatmap[0, 1, 2], dense(larger[:, 1:4, 2:5].reshape(1, -1))[0], rtol=1e-5, atol=1e-5)
 
 
-def test_vgg16_weights_load_into_the_encoder_and_the_classifier(tmp_path, monkeypatch):
-    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-    path = tmp_path / "vgg16.weights.h5"
-    vgg.save_weights(path)
-    fcn = papers.build_model("fcn8s", 3, (32, 32, 3), backbone_weights=str(path))
-    kernel, bias = vgg.get_layer("block4_conv2").get_weights()
-    np.testing.assert_array_equal(fcn.get_layer("conv4_2").get_weights()[0], kernel)
-    np.testing.assert_array_equal(fcn.get_layer("conv4_2").get_weights()[1], bias)
-    np.testing.assert_array_equal(fcn.get_layer("conv1_1").get_weights()[0],
-                                  vgg.get_layer("block1_conv1").get_weights()[0][:, :, ::-1, :])  # BGR -> RGB
+def test_vgg16_classifier_weights_become_fc6_and_fc7(tiny_vgg16, monkeypatch):
+    _, path = tiny_vgg16
+    fcn = papers.build_model("fcn8s", 3, (32, 32, 3))
     # A file with the top: fc1 (25088 x 4096) and fc2 become fc6 (7x7x512) and fc7 (1x1x4096).
     # Faked here: a real VGG16 with its top is a 528 MB file.
     rng = np.random.default_rng(0)
     top = {"fc1": [rng.random((7 * 7 * 512, 4096), "float32"), rng.random(4096, "float32")],
            "fc2": [rng.random((4096, 4096), "float32"), rng.random(4096, "float32")]}
-    real_read = convert.read_vgg16_weights
-    monkeypatch.setattr(convert, "read_vgg16_weights", lambda p: {**real_read(p), **top})
+    real_read = vgg.read_vgg16_weights
+    monkeypatch.setattr(vgg, "read_vgg16_weights", lambda p: {**real_read(p), **top})
     convert.load_vgg16_fcn_weights(fcn, str(path))
     np.testing.assert_array_equal(fcn.get_layer("fc6").get_weights()[0], top["fc1"][0].reshape(7, 7, 512, 4096))
     np.testing.assert_array_equal(fcn.get_layer("fc7").get_weights()[0], top["fc2"][0].reshape(1, 1, 4096, 4096))

@@ -59,27 +59,6 @@ def test_reference_odd_sizes_unpool_back_like_caffe():
     assert model.get_layer("upsample4").output.shape[1:3] == (45, 60)
 
 
-def test_vgg16_weights_load_into_the_encoder(tmp_path):
-    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-    path = tmp_path / "vgg16.weights.h5"
-    vgg.save_weights(path)
-    model = papers.build_model("segnet", 3, (32, 32, 3), backbone_weights=str(path))
-    kernel, bias = vgg.get_layer("block4_conv2").get_weights()
-    np.testing.assert_array_equal(model.get_layer("conv4_2").get_weights()[0], kernel)
-    np.testing.assert_array_equal(model.get_layer("conv4_2").get_weights()[1], bias)
-    # Keras' VGG16 expects BGR: the first kernel's input channels are flipped for RGB inputs.
-    np.testing.assert_array_equal(model.get_layer("conv1_1").get_weights()[0],
-                                  vgg.get_layer("block1_conv1").get_weights()[0][:, :, ::-1, :])
-
-
-def test_a_file_that_is_not_vgg16_is_refused(tmp_path):
-    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    path = tmp_path / "other.weights.h5"
-    other.save_weights(path)
-    with pytest.raises(ValueError, match="not a Keras VGG16 weights file"):
-        papers.build_model("segnet", 3, (32, 32, 3), backbone_weights=str(path))
-
-
 @pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
 def test_save_and_load_give_the_same_predictions(tmp_path, name):
     model = papers.build_model(name, 4, (32, 48, 3))

@@ -49,9 +49,9 @@ def test_transfer_weights_copies_shared_layers_by_name():
     np.testing.assert_array_equal(target.get_layer("shared").get_weights()[0], source.get_layer("shared").get_weights()[0])
 
 
-def labels_batch():
-    label = np.arange(8 * 12, dtype=np.int32).reshape(1, 8, 12)
-    return tf.data.Dataset.from_tensors((np.zeros((1, 8, 12, 3), np.float32), label)), label
+def labels_batch(height=8, width=12):
+    label = np.arange(height * width, dtype=np.int32).reshape(1, height, width)
+    return tf.data.Dataset.from_tensors((np.zeros((1, height, width, 3), np.float32), label)), label
 
 
 def test_fit_labels_to_output_subsamples_crops_or_refuses():
@@ -60,10 +60,13 @@ def test_fit_labels_to_output_subsamples_crops_or_refuses():
     np.testing.assert_array_equal(same, label)
     quarter = next(iter(fit_labels_to_output(batches, (8, 12), (2, 3))))[1].numpy()
     np.testing.assert_array_equal(quarter, label[:, ::4, ::4])
+    odd, odd_label = labels_batch(9, 12)  # ceil-mode pooling: 9 rows -> 5 -> 3
+    third = next(iter(fit_labels_to_output(odd, (9, 12), (3, 3))))[1].numpy()
+    np.testing.assert_array_equal(third, odd_label[:, ::4, ::4])
     cropped = next(iter(fit_labels_to_output(batches, (8, 12), (6, 8))))[1].numpy()
     np.testing.assert_array_equal(cropped, label[:, 1:7, 2:10])
     with pytest.raises(ValueError, match="cannot match labels"):
-        fit_labels_to_output(batches, (8, 12), (3, 5))
+        fit_labels_to_output(batches, (8, 12), (3, 7))
 
 
 def test_training_clock_adds_up_across_sittings(tmp_path):
