@@ -1,0 +1,67 @@
+"""predict.py on a folder of images of any size, and --export loaded in a fresh process."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import predict
+import train
+
+TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2",
+                "--eval-split", "none", "--output", str(run)])
+    return run / "model.keras"
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (37, 50, 3), dtype=np.uint8)).save(folder / "odd.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)).save(folder / "gray.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_predict_writes_labels_and_overlays_at_each_images_size(checkpoint, images, tmp_path, crf):
+    output = tmp_path / "out"
+    predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(output), *(["--crf"] if crf else [])])
+    for stem, size in (("odd", (50, 37)), ("gray", (64, 64))):
+        labels = Image.open(output / f"{stem}_labels.png")
+        assert labels.mode == "P" and labels.size == size
+        assert np.asarray(labels).max() < 6
+        assert Image.open(output / f"{stem}_overlay.png").size == size
+    assert not (output / "notes_labels.png").exists()
+
+
+def test_missing_inputs_are_named(checkpoint, tmp_path):
+    with pytest.raises(SystemExit, match="nothing.png: no such file"):
+        predict.main(["--checkpoint", str(checkpoint), str(tmp_path / "nothing.png"), "--output", str(tmp_path)])
+
+
+def test_export_serves_any_size_in_a_fresh_process(checkpoint, images, tmp_path):
+    predict.main(["--checkpoint", str(checkpoint), "--export", str(tmp_path / "export")])
+    predict.main(["--checkpoint", str(checkpoint), str(images / "odd.png"), "--output", str(tmp_path / "out")])
+    script = (
+        "import json, sys, numpy as np, tensorflow as tf\n"
+        "from PIL import Image\n"
+        "served = tf.saved_model.load(sys.argv[1])\n"
+        "image = np.asarray(Image.open(sys.argv[2]).convert('RGB'))[None]\n"
+        "print(json.dumps(served.serve(tf.constant(image)).numpy()[0].tolist()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "export"), str(images / "odd.png")],
+                          capture_output=True, text=True, check=True, timeout=300)
+    served = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
+    expected = np.asarray(Image.open(tmp_path / "out" / "odd_labels.png"))
+    assert served.shape == expected.shape == (37, 50)
+    np.testing.assert_array_equal(served, expected)
