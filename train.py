@@ -27,7 +27,8 @@ import papers
 from common import class_weights, metrics, results
 from common.losses import SegmentationCrossEntropy
 from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, Stage
-from common.training import StopOnNaN, TrainingClock, apply_weight_decay, make_optimizer, transfer_weights
+from common.training import (SelectedCheckpoint, StopOnNaN, TrainingClock, apply_weight_decay, make_optimizer,
+                             save_model_atomically, transfer_weights)
 from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 
 
@@ -72,7 +73,10 @@ def parse_args(argv=None):
     parser.add_argument("--steps-per-epoch", type=int, help="cap the optimizer steps per epoch (quick runs)")
     parser.add_argument("--val-steps", type=int, help="cap the validation batches per epoch (quick runs)")
     parser.add_argument("--eval-split", default="test", help="split scored at the end, or 'none' (default: test)")
+    parser.add_argument("--num-classes", type=int, help="expected number of classes; an error if the data has another")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights init and data order (default 0)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic TF ops (slower): a resumed run then ends with the same weights")
     parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (tf.distribute.MirroredStrategy)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     return parser.parse_args(argv)
@@ -101,13 +105,10 @@ def resolve_class_weights(schedule, train_source, info):
 
 
 def callbacks(output, schedule, has_validation, stop_on_nan):
-    monitor = schedule.select_by if has_validation else "last"
-    checkpoint = (keras.callbacks.ModelCheckpoint(output / "model.keras", monitor=monitor, mode="max", save_best_only=True)
-                  if monitor != "last" else keras.callbacks.ModelCheckpoint(output / "model.keras"))
     return [
         stop_on_nan,
         keras.callbacks.BackupAndRestore(str(output / "backup")),
-        checkpoint,
+        SelectedCheckpoint(output / "model.keras", schedule.select_by if has_validation else "last"),
         keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(output / "logs"), write_graph=False, profile_batch=0),
         TrainingClock(output / "train_time.json"),
@@ -155,8 +156,13 @@ def train(args):
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
     schedule = resolve_schedule(args)
     train_source, info = datasets.load(args.dataset, "train", args.data_dir)
+    if args.num_classes is not None and args.num_classes != info.num_classes:
+        raise SystemExit(f"--num-classes {args.num_classes} disagrees with dataset {args.dataset!r}, which has "
+                         f"{info.num_classes} classes: {', '.join(info.class_names)}")
     if args.input_size is None:
         first_image_size = next(iter(train_source))[0].shape[:2]
         args.input_size = schedule.input_size if args.dataset == schedule.dataset else first_image_size
@@ -213,7 +219,7 @@ def train(args):
         model = train_stage(stage, stage_dir, build, model, schedule, loss, (train_batches, val_batches),
                             steps_per_epoch, args)
     if stage_dirs[-1] != output:
-        model.save(output / "model.keras")
+        save_model_atomically(model, output / "model.keras")
     train_time = sum(results.read_json(stage_dir / "train_time.json")["seconds"] for stage_dir in stage_dirs)
     results.write_json(output / "config.json", {**config, "train_wall_time_s": round(train_time, 1)})
     return output / "model.keras"

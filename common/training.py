@@ -1,6 +1,7 @@
 """Pieces of the training loop that follow a `Schedule`: optimizer, learning-rate policy, weight
 decay and the callbacks that make long runs safe (resume, checkpoints, logs, NaN stop)."""
 import math
+import os
 import time
 from pathlib import Path
 
@@ -101,3 +102,29 @@ class TrainingClock(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         results.write_json(self.path, {"seconds": self.previous + time.perf_counter() - self.start})
+
+
+def save_model_atomically(model, path):
+    """Saves to a temporary file and renames it: a kill never leaves half a checkpoint."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+class SelectedCheckpoint(keras.callbacks.Callback):
+    """Keeps the checkpoint a schedule's selection rule picks: the last epoch's, or the best one by a
+    validation metric (higher is better), written atomically."""
+
+    def __init__(self, path, monitor="last"):
+        super().__init__()
+        self.path, self.monitor = Path(path), monitor
+        self.best = -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor != "last":
+            value = (logs or {}).get(self.monitor)
+            if value is None or not value > self.best:
+                return
+            self.best = float(value)
+        save_model_atomically(self.model, self.path)

@@ -157,3 +157,8 @@ def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
     found = json.loads((tmp_path / "best.json").read_text())
     assert len(found["trials"]) == 2 and found["best"]["bilateral_sxy"] in (10, 40)
     assert found["best_miou"] == max(trial["miou"] for trial in found["trials"])
+
+
+def test_num_classes_that_disagree_with_the_data_are_refused(tmp_path):
+    with pytest.raises(SystemExit, match="--num-classes 11 disagrees with dataset 'synthetic', which has 6"):
+        train.main(["--model", "segnet_basic", *TINY, "--num-classes", "11", "--output", str(tmp_path)])

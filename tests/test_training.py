@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from common.schedule import Schedule, Stage
-from common.training import TrainingClock, apply_weight_decay, learning_rate, transfer_weights
+from common.training import SelectedCheckpoint, TrainingClock, apply_weight_decay, learning_rate, transfer_weights
 from datasets.pipeline import fit_labels_to_output
 
 BASE = dict(dataset="camvid", input_size=(8, 8), batch_size=2, learning_rate=0.1, source="test")
@@ -78,3 +78,16 @@ def test_training_clock_adds_up_across_sittings(tmp_path):
     first = TrainingClock(tmp_path / "t.json")
     first.on_train_begin()
     assert first.previous > 0
+
+
+def test_selected_checkpoint_keeps_the_best_epoch_atomically(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    checkpoint = SelectedCheckpoint(tmp_path / "model.keras", "val_miou")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_miou": 0.5})
+    saved = (tmp_path / "model.keras").stat().st_mtime_ns
+    checkpoint.on_epoch_end(1, {"val_miou": 0.4})  # worse: kept
+    assert (tmp_path / "model.keras").stat().st_mtime_ns == saved
+    checkpoint.on_epoch_end(2, {"val_miou": 0.6})
+    assert checkpoint.best == 0.6
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left behind
