@@ -21,6 +21,7 @@ import datasets
 import papers  # noqa: F401  (registers the custom layers so checkpoints load in safe mode)
 from common import metrics, results, viz
 from common.crf import PRESETS, CrfParams, CrfPool
+from common.flops import count_flops
 from common.tiling import overlap_tile_predict
 from datasets.pipeline import eval_pipeline
 
@@ -129,6 +130,7 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
         "split": split,
         "num_images": num_images,
         "params": model.count_params(),
+        "gflops": round(count_flops(model) / 1e9, 3) if None not in model.input_shape[1:3] else None,
         "input_size": list(model.input_shape[1:3]),
         "class_names": list(info.class_names),
         "metrics": metrics.segmentation_scores(confusion),

@@ -1,0 +1,161 @@
+"""Writes BENCHMARKS.md and its plot from the results files: reported vs reproduced, with cost.
+
+    python -m benchmarks.table [--results-dir results] [--output BENCHMARKS.md]
+
+Every number in the table comes from a file: reproduced metrics, timing and deviations from the
+results JSON that `evaluate.py` / `benchmarks.run` wrote (`results/<model>_<protocol>.json`),
+reported numbers from the papers' `REPORTED` records, parameters and GFLOPs of models not run yet
+from `results/model_summary.json` (`python -m papers.summary --json`). Models without a results
+file still get a row with the paper's number.
+"""
+import argparse
+import math
+from pathlib import Path
+
+import papers
+from common import results
+
+REPO = Path(__file__).resolve().parents[1]
+SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou")
+SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU"}
+
+
+def load_runs(results_dir):
+    """Results files written by evaluate.py (they carry `metrics` and `train_config`), by model."""
+    runs = {}
+    for path in sorted(Path(results_dir).glob("*.json")):
+        data = results.read_json(path)
+        if isinstance(data, dict) and "metrics" in data and "train_config" in data:
+            runs.setdefault(data["train_config"].get("model", data["model"]), []).append((path, data))
+    return runs
+
+
+def percent(value):
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+
+
+def scores(metrics):
+    return " / ".join(percent(metrics.get(key)) for key in SUMMARY_KEYS)
+
+
+def reported_cell(name, dataset):
+    records = [r for r in papers.get_reported(name) if r.dataset == dataset] or list(papers.get_reported(name))
+    if not records:
+        return "—"
+    record = records[0]
+    values = " / ".join(f"{record.metrics[key]:g}" if key in record.metrics else "—" for key in SUMMARY_KEYS)
+    if not any(key in record.metrics for key in SUMMARY_KEYS):
+        values = ", ".join(f"{key} {value:g}" for key, value in record.metrics.items())
+    return f"{values} ({record.source})"
+
+
+def run_row(name, path, data):
+    config = data["train_config"]
+    crf = data.get("crf")
+    crf_cell = (f"{scores(crf['metrics'])} ({100 * crf['delta']['miou']:+.1f} mIoU, {crf['seconds_per_image']:.2f} s/img)"
+                if crf else "not run")
+    train_time = config.get("train_wall_time_s")
+    deviations = "; ".join(config.get("deviations", []) + [config["schedule"].get("notes", "")]).strip("; ")
+    return {
+        "model": name,
+        "dataset": f"{data['dataset']} {data['split']} ({data['num_images']})",
+        "protocol": config.get("protocol", "?"),
+        "params": f"{data['params'] / 1e6:.2f}M",
+        "gflops": f"{data['gflops']:.1f} @ {'x'.join(map(str, data['input_size']))}" if data.get("gflops") else "—",
+        "reported": reported_cell(name, data["dataset"]),
+        "reproduced": scores(data["metrics"]),
+        "crf": crf_cell,
+        "train": f"{train_time / 60:.0f} min" if train_time else "—",
+        "inference": f"{data['images_per_s']:.1f} img/s" if data.get("images_per_s") else "—",
+        "deviations": deviations or "—",
+        "source": path.name,
+    }
+
+
+def missing_row(name, summary):
+    schedule = papers.get_schedule(name)
+    cost = summary.get(name, {})
+    return {
+        "model": name, "dataset": schedule.dataset, "protocol": "—",
+        "params": f"{cost['params'] / 1e6:.2f}M" if cost else "—",
+        "gflops": f"{cost['gflops']:.1f} @ {'x'.join(map(str, cost['input_size']))}" if cost else "—",
+        "reported": reported_cell(name, schedule.dataset), "reproduced": "not run yet", "crf": "—",
+        "train": "—", "inference": "—",
+        "deviations": "VOC is not available on this machine" if schedule.dataset == "voc" else "—",
+        "source": "—",
+    }
+
+
+COLUMNS = (("model", "model"), ("dataset", "dataset (images)"), ("protocol", "protocol"), ("params", "params"),
+           ("gflops", "GFLOPs @ input"), ("reported", "reported G / C / mIoU (source)"),
+           ("reproduced", "reproduced G / C / mIoU"), ("crf", "+ dense CRF"), ("train", "train time"),
+           ("inference", "inference"), ("deviations", "deviations from the paper"), ("source", "results file"))
+
+
+def build_rows(results_dir, summary_path):
+    runs = load_runs(results_dir)
+    summary = ({row["model"]: row for row in results.read_json(summary_path)["models"]}
+               if Path(summary_path).exists() else {})
+    rows = []
+    for name in papers.list_models():
+        rows += [run_row(name, path, data) for path, data in runs.get(name, [])] or [missing_row(name, summary)]
+    return rows
+
+
+def markdown(rows):
+    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row[key].replace("|", "/") for key, _ in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot(rows, runs, path):
+    """mIoU against GFLOPs: reproduced runs and the papers' reported numbers."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, entries in runs.items():
+        for _, data in entries:
+            if data.get("gflops") and "miou" in data["metrics"]:
+                axes.scatter(data["gflops"], 100 * data["metrics"]["miou"], color="tab:blue")
+                axes.annotate(f"{name} ({data['train_config'].get('protocol')})",
+                              (data["gflops"], 100 * data["metrics"]["miou"]), fontsize=8)
+                reported = [r for r in papers.get_reported(name) if r.dataset == data["dataset"] and "miou" in r.metrics]
+                if reported:
+                    axes.scatter(data["gflops"], reported[0].metrics["miou"], color="tab:orange", marker="*", s=80)
+    axes.scatter([], [], color="tab:blue", label="reproduced")
+    axes.scatter([], [], color="tab:orange", marker="*", label="reported by the paper")
+    axes.set_xscale("log")
+    axes.set_xlabel("GFLOPs per image at the evaluated input size")
+    axes.set_ylabel("mIoU (%)")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results-dir", default=str(REPO / "results"))
+    parser.add_argument("--summary", default=str(REPO / "results" / "model_summary.json"))
+    parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    rows = build_rows(args.results_dir, args.summary)
+    plot_path = Path(args.output).with_name("benchmarks_miou_vs_gflops.png")
+    plot(rows, load_runs(args.results_dir), plot_path)
+    Path(args.output).write_text(
+        "# Benchmarks\n\n"
+        "Generated by `python -m benchmarks.table` from the results files in `results/`; do not edit.\n"
+        "Re-run a row with `python -m benchmarks.run --model NAME --protocol cpu`. G = global (pixel)\n"
+        "accuracy, C = class-average accuracy, in percent. `cpu` protocols follow the paper's recipe on the\n"
+        "same data and evaluation rule with a budget a 2-core CPU finishes in about an hour (see each\n"
+        "schedule's notes); reported numbers come from the paper's own setup (see the source column).\n\n"
+        + markdown(rows) + f"\n\n![mIoU against GFLOPs]({plot_path.name})\n")
+    print(f"wrote {args.output} and {plot_path}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+import json
+
+from benchmarks import table
+
+
+def results_file(directory):
+    data = {
+        "model": "enet", "dataset": "camvid", "split": "test", "num_images": 233, "params": 372143,
+        "gflops": 0.637, "input_size": [180, 240], "images_per_s": 12.5,
+        "metrics": {"pixel_accuracy": 0.8312, "mean_accuracy": 0.6021, "miou": 0.4567},
+        "crf": {"metrics": {"pixel_accuracy": 0.8401, "mean_accuracy": 0.6010, "miou": 0.4613},
+                "delta": {"miou": 0.0046}, "seconds_per_image": 0.71},
+        "train_config": {"model": "enet", "protocol": "cpu", "train_wall_time_s": 3000.0,
+                         "deviations": [], "schedule": {"notes": "reduced budget"}},
+    }
+    (directory / "enet_cpu.json").write_text(json.dumps(data))
+
+
+def test_the_table_reproduces_the_results_file_exactly(tmp_path):
+    results_file(tmp_path)
+    rows = {row["model"]: row for row in table.build_rows(tmp_path, tmp_path / "missing_summary.json")}
+    enet = rows["enet"]
+    assert enet["reproduced"] == "83.1 / 60.2 / 45.7"
+    assert enet["crf"] == "84.0 / 60.1 / 46.1 (+0.5 mIoU, 0.71 s/img)"
+    assert enet["params"] == "0.37M" and enet["gflops"] == "0.6 @ 180x240" and enet["train"] == "50 min"
+    assert enet["protocol"] == "cpu" and enet["source"] == "enet_cpu.json"
+    assert "68.3" in enet["reported"] and "51.3" in enet["reported"]
+    assert set(rows) == set(table.papers.list_models())  # every model has a row
+    assert rows["fcn8s"]["reproduced"] == "not run yet" and "VOC" in rows["fcn8s"]["deviations"]
+
+
+def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
+    results_file(tmp_path)
+    table.main(["--results-dir", str(tmp_path), "--summary", str(tmp_path / "none.json"),
+                "--output", str(tmp_path / "BENCHMARKS.md")])
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "| enet | camvid test (233) | cpu |" in text and "83.1 / 60.2 / 45.7" in text
+    assert (tmp_path / "benchmarks_miou_vs_gflops.png").stat().st_size > 0
