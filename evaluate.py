@@ -36,7 +36,7 @@ def load_checkpoint(path):
     """Loads a `.keras` checkpoint in safe mode, with the run config written next to it (or {})."""
     model = keras.models.load_model(path, compile=False, safe_mode=True)
     config_path = Path(path).with_name("config.json")
-    return model, results.read_json(config_path) if config_path.exists() else {}
+    return model, results.read_run_config(config_path) if config_path.exists() else {}
 
 
 def predictor(model):

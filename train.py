@@ -211,7 +211,14 @@ def train(args):
         "code_version": results.code_version(),
         "environment": results.environment(),
     }
-    results.write_json(output / "config.json", config)
+    previous_path = output / "config.json"
+    if previous_path.exists():
+        previous = results.read_run_config(previous_path)
+        for key in ("model", "dataset", "num_classes", "input_size", "protocol"):
+            if previous.get(key) != config[key]:
+                raise SystemExit(f"{output} holds a run with {key}={previous.get(key)!r}, not {config[key]!r}: "
+                                 "resume it with its own settings or choose another --output")
+    results.write_json(previous_path, config)
 
     stage_dirs = [output if len(stages) == 1 else output / stage.name for stage in stages]
     model = None

@@ -19,7 +19,27 @@ def write_json(path, data):
 
 def read_json(path):
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error})") from error
+
+
+# What train.py writes to a run's config.json and the other tools read back, with the types.
+RUN_CONFIG_FIELDS = {"model": str, "dataset": str, "num_classes": int, "class_names": list, "input_size": list,
+                     "schedule": dict, "deviations": list}
+
+
+def read_run_config(path):
+    """A run's config.json, checked: a hand-edited or foreign file fails here with its path named."""
+    config = read_json(path)
+    problems = [f"{key} should be {kind.__name__}" for key, kind in RUN_CONFIG_FIELDS.items()
+                if not isinstance(config.get(key) if isinstance(config, dict) else None, kind)]
+    if not problems and (len(config["input_size"]) != 2 or len(config["class_names"]) != config["num_classes"]):
+        problems.append("input_size needs 2 values and class_names num_classes names")
+    if problems:
+        raise ValueError(f"{path} is not a run config written by train.py: {'; '.join(problems)}")
+    return config
 
 
 def code_version():

@@ -162,3 +162,24 @@ def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
 def test_num_classes_that_disagree_with_the_data_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="--num-classes 11 disagrees with dataset 'synthetic', which has 6"):
         train.main(["--model", "segnet_basic", *TINY, "--num-classes", "11", "--output", str(tmp_path)])
+
+
+def test_a_run_directory_is_not_resumed_with_another_model(tmp_path):
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
+                "--eval-split", "none", "--output", str(run)])
+    with pytest.raises(SystemExit, match="holds a run with model='segnet_basic', not 'unet_same'"):
+        train.main(["--model", "unet_same", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
+                    "--eval-split", "none", "--output", str(run)])
+
+
+def test_a_foreign_config_next_to_a_checkpoint_is_refused(tmp_path):
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
+                "--eval-split", "none", "--output", str(run)])
+    (run / "config.json").write_text(json.dumps({"model": "segnet_basic", "num_classes": "six"}))
+    with pytest.raises(ValueError, match="config.json is not a run config written by train.py: .*num_classes"):
+        evaluate.main(["--checkpoint", str(run / "model.keras"), "--limit", "1"])
+    (run / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        evaluate.main(["--checkpoint", str(run / "model.keras"), "--limit", "1"])
