@@ -115,10 +115,18 @@ def callbacks(output, schedule, has_validation, stop_on_nan):
     ]
 
 
+def resumed_epoch(backup_dir):
+    """The epoch Keras' BackupAndRestore will resume at (0 for a fresh run)."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    return results.read_json(metadata)["epoch"] if metadata.exists() else 0
+
+
 def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, steps_per_epoch, args):
     """Trains one stage in `stage_dir` (resumable) from `previous`'s weights; returns the selected model.
 
-    A finished stage leaves `done.json` and is not trained again when the run is resumed.
+    `batches` is (a function of (first_epoch, epochs) giving the training stream, validation
+    batches or None). A finished stage leaves `done.json` and is not trained again when the run is
+    resumed.
     """
     stage_dir.mkdir(parents=True, exist_ok=True)
     strategy = tf.distribute.MirroredStrategy() if args.distribute else tf.distribute.get_strategy()
@@ -138,8 +146,12 @@ def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, step
                      for score in ("pixel_accuracy", "miou")],
         )
     output_size = model.output_shape[1:3]
-    train_batches, val_batches = (fit_labels_to_output(b, args.input_size, output_size) if b is not None else None
-                                  for b in batches)
+    make_train_batches, val_batches = batches
+    first_epoch = resumed_epoch(stage_dir / "backup")
+    stream = make_train_batches(first_epoch=first_epoch, epochs=stage.epochs - first_epoch)
+    train_batches = fit_labels_to_output(stream, args.input_size, output_size)
+    if val_batches is not None:
+        val_batches = fit_labels_to_output(val_batches, args.input_size, output_size)
     stop_on_nan = StopOnNaN()
     model.fit(train_batches, epochs=stage.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
               callbacks=callbacks(stage_dir, schedule, val_batches is not None, stop_on_nan), verbose=args.verbose,
@@ -174,11 +186,11 @@ def train(args):
 
     augment = Augmentation(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range,
                            elastic=schedule.elastic)
-    train_batches = train_pipeline(train_source, schedule.batch_size, input_size, augment, seed=args.seed)
     steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
     if args.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, args.steps_per_epoch)
-        train_batches = train_batches.repeat()
+    train_batches = functools.partial(train_pipeline, train_source, schedule.batch_size, input_size, augment,
+                                      seed=args.seed, steps_per_epoch=steps_per_epoch)
     val_batches = None
     if "val" in info.splits:
         val_source, _ = datasets.load(args.dataset, "val", args.data_dir)

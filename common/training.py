@@ -114,12 +114,14 @@ def save_model_atomically(model, path):
 
 class SelectedCheckpoint(keras.callbacks.Callback):
     """Keeps the checkpoint a schedule's selection rule picks: the last epoch's, or the best one by a
-    validation metric (higher is better), written atomically."""
+    validation metric (higher is better), written atomically. The best value so far is kept in
+    `<checkpoint>.json`, so a resumed run selects as an uninterrupted one would."""
 
     def __init__(self, path, monitor="last"):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
-        self.best = -math.inf
+        self.record = self.path.with_name(self.path.name + ".json")
+        self.best = results.read_json(self.record)["best"] if self.record.exists() else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor != "last":
@@ -128,3 +130,4 @@ class SelectedCheckpoint(keras.callbacks.Callback):
                 return
             self.best = float(value)
         save_model_atomically(self.model, self.path)
+        results.write_json(self.record, {"monitor": self.monitor, "best": self.best, "epoch": epoch + 1})

@@ -5,12 +5,13 @@ A dataset is one module exposing `info(data_dir=None, **options) -> DatasetInfo`
 image, uint8 [H, W] label) pairs in a fixed order, labels 0..K-1 with 255 ignored. Adding a
 dataset is adding its module and one line to `_MODULES`.
 """
-from datasets import camvid, folder, isbi2012, synthetic, voc
+from datasets import camvid, folder, isbi2012, mnist_cifar, synthetic, voc
 from datasets.base import DatasetInfo
 
 __all__ = ["DatasetInfo", "get_info", "list_datasets", "load"]
 
-_MODULES = {"camvid": camvid, "folder": folder, "isbi2012": isbi2012, "synthetic": synthetic, "voc": voc}
+_MODULES = {"camvid": camvid, "folder": folder, "isbi2012": isbi2012, "mnist_cifar": mnist_cifar,
+            "synthetic": synthetic, "voc": voc}
 
 
 def list_datasets():

@@ -184,20 +184,36 @@ def _augment(example, seed, augment, input_size):
 
 
 def train_pipeline(ds, batch_size, input_size=None, augment=Augmentation(), shuffle_buffer=1000, seed=None,
-                   cache=True):
+                   cache=True, first_epoch=0, epochs=1, steps_per_epoch=None):
     """Decoded examples -> shuffled, augmented batches of (float32 image 0..255, int32 label).
 
     `input_size` (height, width) resizes every example when there is no random crop; with a crop
-    the crop size is the input size.
+    the crop size is the input size. The stream holds `epochs` epochs from `first_epoch` on (each
+    at most `steps_per_epoch` batches); an epoch's order and augmentations depend only on `seed`
+    and its index, so a run resumed at epoch k sees exactly what an uninterrupted run would.
     """
     if cache:
         ds = ds.cache()  # decoded uint8 examples; before augmentation, which must differ every epoch
-    ds = ds.shuffle(shuffle_buffer, seed=seed)
-    # A fresh stateless seed per example and epoch: reproducible from `seed`, yet new every epoch.
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    seed = int(np.random.default_rng().integers(2 ** 31)) if seed is None else seed
     augment_fn = functools.partial(_augment, augment=augment, input_size=input_size)
-    ds = tf.data.Dataset.zip(ds, seeds).map(augment_fn, num_parallel_calls=AUTOTUNE)
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+    num_examples = int(ds.cardinality())
+
+    def one_epoch(epoch):
+        epoch_seed = seed * 100_003 + epoch
+        shuffled = ds.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        # A stateless seed per example: (epoch seed, position in the epoch).
+        seeds = np.stack([np.full(num_examples, epoch_seed), np.arange(num_examples)], axis=1)
+        examples = tf.data.Dataset.zip(shuffled, tf.data.Dataset.from_tensor_slices(seeds))
+        batches = examples.map(augment_fn, num_parallel_calls=AUTOTUNE).batch(batch_size)
+        return batches.take(steps_per_epoch) if steps_per_epoch else batches
+
+    # Epochs are chained in Python (tf.data's shuffle takes its seed as a constant), as a balanced
+    # tree of concatenations so that fetching a batch does not walk a chain of hundreds.
+    epochs = [one_epoch(epoch) for epoch in range(first_epoch, first_epoch + epochs)] or [one_epoch(0).take(0)]
+    while len(epochs) > 1:
+        epochs = [a.concatenate(b) for a, b in zip(epochs[::2], epochs[1::2])] + epochs[len(epochs) // 2 * 2:]
+    return epochs[0].prefetch(AUTOTUNE)
 
 
 def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=False):

@@ -50,8 +50,9 @@ def camvid_label(value=0):
 
 
 def test_registry_lists_the_datasets_and_rejects_unknown_names():
-    assert datasets.list_datasets() == ["camvid", "folder", "isbi2012", "synthetic", "voc"]
-    with pytest.raises(ValueError, match="unknown dataset 'kitti'.*camvid, folder, isbi2012, synthetic, voc"):
+    assert datasets.list_datasets() == ["camvid", "folder", "isbi2012", "mnist_cifar", "synthetic", "voc"]
+    with pytest.raises(ValueError,
+                       match="unknown dataset 'kitti'.*camvid, folder, isbi2012, mnist_cifar, synthetic, voc"):
         datasets.load("kitti", "train")
 
 
@@ -265,15 +266,23 @@ def test_train_pipeline_crop_and_flip_keep_image_and_label_aligned():
 def test_train_pipeline_is_reproducible_from_its_seed_and_new_every_epoch():
     augment = Augmentation(crop_size=(10, 10), flip=True, scale_range=(0.8, 1.5))
 
-    def pipeline(seed):
-        return train_pipeline(coordinate_pairs(8), batch_size=8, augment=augment, seed=seed)
+    def pipeline(seed, first_epoch=0, epochs=1):
+        return train_pipeline(coordinate_pairs(8), batch_size=8, augment=augment, seed=seed,
+                              first_epoch=first_epoch, epochs=epochs)
 
     first_epoch = next(iter(pipeline(5)))[0]
     np.testing.assert_array_equal(first_epoch, next(iter(pipeline(5)))[0])
     assert not np.array_equal(first_epoch, next(iter(pipeline(6)))[0])
-    same_pipeline = pipeline(5)
-    first_epoch, second_epoch = next(iter(same_pipeline))[0], next(iter(same_pipeline))[0]
-    assert not np.array_equal(first_epoch, second_epoch)
+    first, second, third = (batch[0] for batch in as_numpy(pipeline(5, epochs=3)))
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, first_epoch)
+    # A run resumed at epoch 2 sees exactly what an uninterrupted one sees then.
+    np.testing.assert_array_equal(next(iter(pipeline(5, first_epoch=2)))[0], third)
+
+
+def test_train_pipeline_caps_each_epoch_at_steps_per_epoch():
+    batches = as_numpy(train_pipeline(coordinate_pairs(8), batch_size=2, seed=0, epochs=3, steps_per_epoch=2))
+    assert len(batches) == 6
 
 
 def test_train_pipeline_scale_resizes_label_by_nearest():

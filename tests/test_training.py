@@ -90,4 +90,6 @@ def test_selected_checkpoint_keeps_the_best_epoch_atomically(tmp_path):
     assert (tmp_path / "model.keras").stat().st_mtime_ns == saved
     checkpoint.on_epoch_end(2, {"val_miou": 0.6})
     assert checkpoint.best == 0.6
-    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "model.keras.json"]  # no temporary
+    resumed = SelectedCheckpoint(tmp_path / "model.keras", "val_miou")  # a new process after a kill
+    assert resumed.best == 0.6
