@@ -76,7 +76,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-classes", type=int, help="expected number of classes; an error if the data has another")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights init and data order (default 0)")
     parser.add_argument("--deterministic", action="store_true",
-                        help="deterministic TF ops (slower): a resumed run then ends with the same weights")
+                        help="TF op determinism (tf.config.experimental.enable_op_determinism); slower")
     parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (tf.distribute.MirroredStrategy)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     return parser.parse_args(argv)
