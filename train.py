@@ -13,12 +13,12 @@ checkpoint is scored on `--eval-split` (test by default) and the results JSON is
 import argparse
 import ast
 import functools
+import json
 import math
 import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import datasets
@@ -27,9 +27,14 @@ import papers
 from common import class_weights, metrics, results
 from common.losses import SegmentationCrossEntropy
 from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, Stage
-from common.training import (SelectedCheckpoint, StopOnNaN, TrainingClock, apply_weight_decay, make_optimizer,
+from common.training import (NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock, apply_weight_decay, make_optimizer,
                              save_model_atomically, transfer_weights)
 from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
+
+
+# Settings a resumed run must share with the run it continues (config.json keys).
+RESUME_MUST_MATCH = ("model", "dataset", "num_classes", "input_size", "protocol", "schedule", "class_weights",
+                     "steps_per_epoch", "seed", "model_options")
 
 
 def size_flag(text):
@@ -53,9 +58,9 @@ def model_option(text):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
-    parser.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(datasets.list_datasets())} "
-                        "(default: synthetic, the embedded dataset that needs no files)")
-    parser.add_argument("--data-dir", help="dataset folder (camvid, voc, folder)")
+    parser.add_argument("--dataset", help=f"one of {', '.join(datasets.list_datasets())} (default: the "
+                        "schedule's; `synthetic` is the embedded one that needs no files)")
+    parser.add_argument("--data-dir", help="dataset folder (every dataset but synthetic)")
     parser.add_argument("--output", required=True, help="run directory; re-running resumes it")
     parser.add_argument("--protocol", default="paper", help="which of the model's schedules to follow (default: paper)")
     schedule = parser.add_argument_group("schedule overrides (default: the schedule's value)")
@@ -72,7 +77,8 @@ def parse_args(argv=None):
                         help="extra builder argument, e.g. fc_channels=1024 for DeconvNet (Python literal values)")
     parser.add_argument("--steps-per-epoch", type=int, help="cap the optimizer steps per epoch (quick runs)")
     parser.add_argument("--val-steps", type=int, help="cap the validation batches per epoch (quick runs)")
-    parser.add_argument("--eval-split", default="test", help="split scored at the end, or 'none' (default: test)")
+    parser.add_argument("--eval-split", help="split scored at the end, or 'none' (default: the schedule's evaluation "
+                        "split on its own dataset, else test, else val)")
     parser.add_argument("--num-classes", type=int, help="expected number of classes; an error if the data has another")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights init and data order (default 0)")
     parser.add_argument("--deterministic", action="store_true",
@@ -84,9 +90,13 @@ def parse_args(argv=None):
 
 def resolve_schedule(args):
     schedule = papers.get_schedule(args.model, args.protocol)
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
-                 "learning_rate": args.learning_rate, "class_weighting": args.class_weighting}
-    schedule = schedule.replace(**{key: value for key, value in overrides.items() if value is not None})
+    args.dataset = args.dataset or schedule.dataset
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+             "learning_rate": args.learning_rate, "class_weighting": args.class_weighting}
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    if args.class_weighting not in (None, schedule.class_weighting):
+        overrides["class_weights"] = None  # the published weights belong to the schedule's weighting
+    schedule = schedule.replace(**overrides)
     if args.dataset != schedule.dataset:
         # Size, crop and published class weights belong to the paper's dataset.
         schedule = schedule.replace(class_weights=None, crop_size=None)
@@ -105,13 +115,16 @@ def resolve_class_weights(schedule, train_source, info):
 
 
 def callbacks(output, schedule, has_validation, stop_on_nan):
+    # Order matters for a kill between callbacks: the selection and the clock record an epoch
+    # before the backup does (a resumed run never skips them), and history.csv lists only epochs
+    # the backup holds. The backup keeps the previous epoch's copy in case a kill truncates it.
     return [
         stop_on_nan,
-        keras.callbacks.BackupAndRestore(str(output / "backup")),
         SelectedCheckpoint(output / "model.keras", schedule.select_by if has_validation else "last"),
-        keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(output / "logs"), write_graph=False, profile_batch=0),
         TrainingClock(output / "train_time.json"),
+        keras.callbacks.TensorBoard(str(output / "logs"), write_graph=False, profile_batch=0),
+        keras.callbacks.BackupAndRestore(str(output / "backup"), double_checkpoint=True),
+        keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
     ]
 
 
@@ -153,11 +166,12 @@ def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, step
     if val_batches is not None:
         val_batches = fit_labels_to_output(val_batches, args.input_size, output_size)
     stop_on_nan = StopOnNaN()
-    model.fit(train_batches, epochs=stage.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
-              callbacks=callbacks(stage_dir, schedule, val_batches is not None, stop_on_nan), verbose=args.verbose,
-              shuffle=False)  # the pipeline shuffles
-    if stop_on_nan.failure:
-        raise SystemExit(f"training stopped in stage {stage.name!r}: {stop_on_nan.message()}")
+    try:
+        model.fit(train_batches, epochs=stage.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
+                  callbacks=callbacks(stage_dir, schedule, val_batches is not None, stop_on_nan),
+                  verbose=args.verbose, shuffle=False)  # the pipeline shuffles
+    except NonFiniteLoss as error:
+        raise SystemExit(f"training stopped in stage {stage.name!r}: {error}") from None
     results.write_json(stage_dir / "done.json", {"stage": stage.name, "epochs": stage.epochs})
     with strategy.scope():
         return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
@@ -172,6 +186,11 @@ def train(args):
         tf.config.experimental.enable_op_determinism()
     schedule = resolve_schedule(args)
     train_source, info = datasets.load(args.dataset, "train", args.data_dir)
+    if args.eval_split is None:
+        preferred = [schedule.eval_split] if args.dataset == schedule.dataset else []
+        args.eval_split = next(split for split in [*preferred, "test", "val", "none"] if split in (*info.splits, "none"))
+    elif args.eval_split != "none":
+        info.check_split(args.eval_split)  # fail now, not after training
     if args.num_classes is not None and args.num_classes != info.num_classes:
         raise SystemExit(f"--num-classes {args.num_classes} disagrees with dataset {args.dataset!r}, which has "
                          f"{info.num_classes} classes: {', '.join(info.class_names)}")
@@ -226,10 +245,11 @@ def train(args):
     previous_path = output / "config.json"
     if previous_path.exists():
         previous = results.read_run_config(previous_path)
-        for key in ("model", "dataset", "num_classes", "input_size", "protocol"):
-            if previous.get(key) != config[key]:
-                raise SystemExit(f"{output} holds a run with {key}={previous.get(key)!r}, not {config[key]!r}: "
-                                 "resume it with its own settings or choose another --output")
+        differences = [f"{key}={previous.get(key)!r}, not {config[key]!r}" for key in RESUME_MUST_MATCH
+                       if previous.get(key) != json.loads(json.dumps(config[key]))]
+        if differences:
+            raise SystemExit(f"{output} holds a run with {'; '.join(differences)}: resume it with its own "
+                             "settings or choose another --output")
     results.write_json(previous_path, config)
 
     stage_dirs = [output if len(stages) == 1 else output / stage.name for stage in stages]

@@ -1,8 +1,9 @@
 """FLOPs per image of a Keras model, counted from its layers' static shapes.
 
-Counts 2 FLOPs per multiply-add of convolutions, transposed convolutions and dense layers — the
-convention behind the papers' figures (ENet's 3.83 GFLOPs, SegNet's 286 GFLOPs at 360x480);
-batch norm, activations, pooling and unpooling are memory-bound and left out.
+Counts 2 FLOPs per multiply-add of convolutions, transposed convolutions and dense layers, the
+convention behind the ENet paper's comparison (SegNet 286 GFLOPs, which this count matches at
+640x360 inputs: tests/test_flops.py); batch norm, activations, pooling and unpooling are
+memory-bound and left out.
 """
 import math
 

@@ -47,13 +47,16 @@ def apply_weight_decay(model, weight_decay):
             kernel.regularizer = penalty
 
 
+class NonFiniteLoss(RuntimeError):
+    """Raised out of `fit`, so that no later callback saves the broken weights or clears the backup."""
+
+
 class StopOnNaN(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss and remembers where it happened."""
+    """Stops training at the first non-finite loss, saying where, by raising `NonFiniteLoss`."""
 
     def __init__(self):
         super().__init__()
         self.epoch = 0
-        self.failure = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -61,13 +64,9 @@ class StopOnNaN(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(np.asarray(loss))):
-            self.failure = {"epoch": self.epoch + 1, "batch": batch, "loss": float(np.asarray(loss))}
-            self.model.stop_training = True
-
-    def message(self):
-        return (f"loss became {self.failure['loss']} at epoch {self.failure['epoch']}, batch "
-                f"{self.failure['batch']}; try a lower --learning-rate, check the labels' class range "
-                f"and the class weights, or disable mixed precision")
+            raise NonFiniteLoss(f"loss became {float(np.asarray(loss))} at epoch {self.epoch + 1}, batch {batch}; "
+                                "the last completed epoch is kept for resuming: try a lower --learning-rate, check "
+                                "the labels' class range and the class weights")
 
 
 def transfer_weights(source, target):

@@ -51,7 +51,7 @@ def deconvolution_stage(x, switches, size, stage, widths, out_filters):
 
 
 def build_deconvnet(num_classes, input_shape=(224, 224, 3), fc_channels=4096, backbone_weights=None):
-    """DeconvNet; inputs must be at least 224x224 so that fc6's 7x7 window fits on pool5."""
+    """DeconvNet; inputs need at least 193x193 pixels so that fc6's 7x7 window fits on pool5."""
     inputs = keras.Input(input_shape, name="image")
     x = imagenet_mean_subtraction(inputs)
     x, pooled = convolution_network(x)

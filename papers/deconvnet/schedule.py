@@ -14,7 +14,7 @@ SCHEDULES = {
             dataset="voc", input_size=(224, 224), batch_size=64, epochs=360,
             optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
             lr_policy="step", lr_step_epochs=60, lr_gamma=0.1,
-            crop_size=(224, 224), flip=True,
+            crop_size=(224, 224), flip=True, eval_split="val",
             source="DeconvNet ICCV 2015 sec. 4.2, 6.1; HyeonwooNoh/DeconvNet training/00*_stage_*/solver.prototxt",
             notes="two-stage training on instance crops then proposals, and proposal-wise inference, "
                   "are replaced by whole-image crops and whole-image inference",

@@ -20,7 +20,7 @@ SCHEDULES = {
             source="ENet arXiv:1606.02147 sec. 5.2; e-lab/ENet-training train/opts.lua, train.lua, "
                    "models/decoder.lua (lr x0.1 every 100 epochs as davidtvs/PyTorch-ENet)",
             notes="paper: 0.37M parameters, 3.83 GFLOPs (SegNet 29.46M, 286 GFLOPs; common.flops "
-                  "counts 2.55 GFLOPs for this model at 360x480); the reference decays every "
+                  "counts this model's GFLOPs: python -m papers.summary); the reference decays every "
                   "parameter (biases, batch norm, PReLU), the project's weight decay only kernels; "
                   "the reference keeps the checkpoint with the lowest test loss, here the best "
                   "validation mIoU (as the PyTorch port); models/encoder.lua weights classes with "
@@ -43,9 +43,9 @@ REPORTED = {
     ),
 }
 
-# Finishes on a 2-core CPU in about an hour: the paper's recipe at half resolution (scored at
-# 360x480 all the same) for a fifth of the epochs, split 1:2 between encoder and whole network as
-# the paper's 100:200; the step decay at epoch 100 is never reached.
+# A budget a 2-core CPU can finish: the paper's recipe at half resolution (scored at 360x480 all
+# the same) for a fifth of the epochs, split 1:2 between encoder and whole network as the paper's
+# 100:200; the step decay at epoch 100 is never reached.
 SCHEDULES["enet"]["cpu"] = SCHEDULES["enet"]["paper"].replace(
     input_size=(180, 240), epochs=60,
     source="this project's CPU protocol, derived from the paper schedule",

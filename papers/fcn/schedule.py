@@ -46,7 +46,7 @@ def paper(stride):
     return Schedule(
         dataset="voc", input_size=(500, 500), crop_size=(500, 500), batch_size=20,
         epochs=sum(stage.epochs for stage in stages), learning_rate=1e-4,
-        optimizer="sgd", momentum=0.9, weight_decay=5e-4, select_by="val_miou", stages=stages,
+        optimizer="sgd", momentum=0.9, weight_decay=5e-4, select_by="val_miou", eval_split="val", stages=stages,
         source=f"{PAPER}; lr /100 per finer stride: sec. 4.2",
         notes=f"{NOT_PER_LAYER_LR}; the paper trains on VOC 2011 train + SBD (8,498 images)",
     )
@@ -57,7 +57,7 @@ def reference(stride):
     return Schedule(
         dataset="voc", input_size=(500, 500), crop_size=(500, 500), batch_size=1,
         epochs=sum(stage.epochs for stage in stages), learning_rate=1e-10,
-        optimizer="sgd", momentum=0.99, weight_decay=5e-4, loss_normalization="none", stages=stages,
+        optimizer="sgd", momentum=0.99, weight_decay=5e-4, loss_normalization="none", eval_split="val", stages=stages,
         source=REFERENCE,
         notes=f"{NOT_PER_LAYER_LR}; the reference fixes upscore2/upscore_pool4 to bilinear, here they learn",
     )

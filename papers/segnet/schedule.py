@@ -57,8 +57,8 @@ REPORTED = {
     ),
 }
 
-# Finishes on a 2-core CPU in about 90 minutes: the paper's SGD recipe at half resolution (scored
-# at 360x480 all the same) for 25 epochs instead of ~520.
+# A budget a 2-core CPU can finish: the paper's SGD recipe at half resolution (scored at 360x480
+# all the same) for 25 epochs instead of ~520.
 SCHEDULES["segnet_basic"]["cpu"] = SCHEDULES["segnet_basic"]["paper"].replace(
     input_size=(180, 240), epochs=25,
     source="this project's CPU protocol, derived from the paper schedule",

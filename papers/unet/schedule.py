@@ -10,9 +10,9 @@ from common.schedule import Reported, Schedule
 # ~180k steps at the Titan's 4.5 TFLOP/s peak, ~50k at a typical 30% of it. 50k steps = 2,000 epochs
 # of the 25 "train" images (1,667 epochs of "trainval", the 30 images the paper trained on).
 _NOTES = (
-    "loss: pixel-wise softmax cross-entropy weighted by the map of eq. 2, w0 = 10, sigma = 5 px, computed per "
-    "label image by common.weight_map.unet_weight_map (the loss here takes class weights only, hence "
-    "class_weighting='none'); augmentation (sec. 3.1): elastic deformation on a 3x3 grid with 10 px std (Schedule.elastic) and "
+    "loss: the paper weights each pixel by the map of eq. 2 (w0 = 10, sigma = 5 px); "
+    "common.weight_map.unet_weight_map computes it but training does NOT apply it yet (the loss takes class "
+    "weights only, hence class_weighting='none'); augmentation (sec. 3.1): elastic deformation on a 3x3 grid with 10 px std (Schedule.elastic) and "
     "flips; the paper also names shift, rotation and gray-value variations, which the pipeline does not offer; "
     "training resizes the 512x512 slices to the 572x572 input instead of mirroring their borders; test-time: "
     "overlap-tile prediction with mirrored borders (common.tiling.overlap_tile_predict), averaged over 7 rotated "
