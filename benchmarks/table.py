@@ -14,6 +14,7 @@ from pathlib import Path
 
 import papers
 from common import results
+from common.flops import count_flops
 
 REPO = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou")
@@ -49,6 +50,15 @@ def reported_cell(name, dataset):
     return f"{values} ({record.source})"
 
 
+def evaluated_gflops(name, data):
+    """GFLOPs at the evaluated input size: from the results file, else counted on the rebuilt model."""
+    if data.get("gflops"):
+        return data["gflops"]
+    config = data["train_config"]
+    model = papers.build_model(name, config["num_classes"], (*data["input_size"], 3), **config.get("model_options", {}))
+    return count_flops(model) / 1e9
+
+
 def run_row(name, path, data):
     config = data["train_config"]
     crf = data.get("crf")
@@ -61,12 +71,13 @@ def run_row(name, path, data):
         "dataset": f"{data['dataset']} {data['split']} ({data['num_images']})",
         "protocol": config.get("protocol", "?"),
         "params": f"{data['params'] / 1e6:.2f}M",
-        "gflops": f"{data['gflops']:.1f} @ {'x'.join(map(str, data['input_size']))}" if data.get("gflops") else "—",
+        "gflops": f"{evaluated_gflops(name, data):.1f} @ {'x'.join(map(str, data['input_size']))}",
         "reported": reported_cell(name, data["dataset"]),
         "reproduced": scores(data["metrics"]),
         "crf": crf_cell,
         "train": f"{train_time / 60:.0f} min" if train_time else "—",
-        "inference": f"{data['images_per_s']:.1f} img/s" if data.get("images_per_s") else "—",
+        "inference": (f"{data['images_per_s']:.1f} img/s" + (" with the CRF" if crf else "")
+                      if data.get("images_per_s") else "—"),
         "deviations": deviations or "—",
         "source": path.name,
     }
@@ -117,13 +128,13 @@ def plot(runs, path):
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for name, entries in runs.items():
         for _, data in entries:
-            if data.get("gflops") and "miou" in data["metrics"]:
-                axes.scatter(data["gflops"], 100 * data["metrics"]["miou"], color="tab:blue")
-                axes.annotate(f"{name} ({data['train_config'].get('protocol')})",
-                              (data["gflops"], 100 * data["metrics"]["miou"]), fontsize=8)
-                reported = [r for r in papers.get_reported(name) if r.dataset == data["dataset"] and "miou" in r.metrics]
-                if reported:
-                    axes.scatter(data["gflops"], reported[0].metrics["miou"], color="tab:orange", marker="*", s=80)
+            gflops = evaluated_gflops(name, data)
+            axes.scatter(gflops, 100 * data["metrics"]["miou"], color="tab:blue")
+            axes.annotate(f"{name} ({data['train_config'].get('protocol')})",
+                          (gflops, 100 * data["metrics"]["miou"]), fontsize=8)
+            reported = [r for r in papers.get_reported(name) if r.dataset == data["dataset"] and "miou" in r.metrics]
+            if reported:
+                axes.scatter(gflops, reported[0].metrics["miou"], color="tab:orange", marker="*", s=80)
     axes.scatter([], [], color="tab:blue", label="reproduced")
     axes.scatter([], [], color="tab:orange", marker="*", label="reported by the paper")
     axes.set_xscale("log")

@@ -92,11 +92,11 @@ def dense_crf(image, probs, **params):
     height, width, num_classes = probs.shape
     crf = densecrf.DenseCRF2D(width, height, num_classes)
     unary = -np.log(np.clip(probs, MIN_PROBABILITY, 1.0)).astype(np.float32)
-    # pydensecrf reads raw buffers: K x (H*W) float32 unaries and an H x W x 3 image, C-contiguous.
+    # pydensecrf takes writable C-contiguous buffers: K x (H*W) float32 unaries, an H x W x 3 image.
     crf.setUnaryEnergy(np.ascontiguousarray(unary.transpose(2, 0, 1).reshape(num_classes, -1)))
     crf.addPairwiseGaussian(sxy=settings.gaussian_sxy, compat=settings.gaussian_compat)
     crf.addPairwiseBilateral(sxy=settings.bilateral_sxy, srgb=settings.bilateral_srgb,
-                             rgbim=np.ascontiguousarray(image), compat=settings.bilateral_compat)
+                             rgbim=np.require(image, requirements=["C", "W"]), compat=settings.bilateral_compat)
     refined = np.asarray(crf.inference(settings.iterations), np.float32)
     return refined.reshape(num_classes, height, width).transpose(1, 2, 0)
 

@@ -58,6 +58,12 @@ def test_unknown_parameters_are_refused():
         dense_crf(image, probs, bilateral_sigma=3)
 
 
+def test_read_only_inputs_are_handled():
+    image, probs, _ = synthetic_case()
+    image.flags.writeable = probs.flags.writeable = False  # as np.asarray of a Pillow image is
+    assert dense_crf(image, probs, iterations=1).shape == probs.shape
+
+
 def test_non_contiguous_inputs_are_handled():
     image, probs, _ = synthetic_case()
     flipped_image, flipped_probs = image[:, ::-1], probs[:, ::-1]

@@ -24,6 +24,7 @@ def test_the_table_reproduces_the_results_file_exactly(tmp_path):
     assert enet["crf"] == "84.0 / 60.1 / 46.1 (+0.5 mIoU, 0.71 s/img)"
     assert enet["params"] == "0.37M" and enet["gflops"] == "0.6 @ 180x240" and enet["train"] == "50 min"
     assert enet["protocol"] == "cpu" and enet["source"] == "enet_cpu.json"
+    assert enet["inference"] == "12.5 img/s with the CRF"
     assert "68.3" in enet["reported"] and "51.3" in enet["reported"]
     assert set(rows) == set(table.papers.list_models())  # every model has a row
     assert rows["fcn8s"]["reproduced"] == "not run yet" and "VOC" in rows["fcn8s"]["deviations"]
