@@ -14,6 +14,9 @@ def write_json(path, data):
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         json.dump(data, tmp, indent=2, sort_keys=False, allow_nan=True)
         tmp.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)  # NamedTemporaryFile creates 0600; give it a normal file's mode
     os.replace(tmp.name, path)
 
 
