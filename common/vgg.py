@@ -8,6 +8,8 @@ train from random init unless a local Keras VGG16 weights file is given (the `.h
 import keras
 import numpy as np
 
+from common.layers import MaxPoolingWithArgmax2D, conv_bn_relu
+
 # Channels of conv{stage}_{i}, stage by stage (VGG16 configuration D).
 VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -18,6 +20,22 @@ IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 
 def imagenet_mean_subtraction(inputs):
     return keras.layers.Normalization(mean=IMAGENET_MEAN_RGB, variance=(1.0, 1.0, 1.0), name="mean_subtraction")(inputs)
+
+
+def vgg16_bn_encoder(x):
+    """VGG16's conv layers with batch norm and ReLU (`conv{s}_{i}`), each stage ending in 2x2
+    max-pooling that keeps its switches (`pool{s}`), as SegNet and DeconvNet use it.
+
+    Returns the pool5 output and, per stage, (switches, size before pooling) for the unpooling.
+    """
+    pooled = []
+    for stage, widths in enumerate(VGG16_STAGES, start=1):
+        for i, filters in enumerate(widths, start=1):
+            x = conv_bn_relu(x, filters, 3, f"conv{stage}_{i}")
+        size = tuple(x.shape[1:3])
+        x, switches = MaxPoolingWithArgmax2D(name=f"pool{stage}")(x)
+        pooled.append((switches, size))
+    return x, pooled
 
 
 def read_vgg16_weights(path):

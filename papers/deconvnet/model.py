@@ -17,8 +17,8 @@ gives the variant the SegNet paper benchmarked on CamVid (its sec. 4: fc layers 
 """
 import keras
 
-from common.layers import BN_MOMENTUM, MaxPoolingWithArgmax2D, MaxUnpooling2D, conv_bn_relu
-from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights
+from common.layers import BN_MOMENTUM, MaxUnpooling2D, conv_bn_relu
+from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
 
 # The reference initialises the deconvolution network with zero-mean Gaussians (sec. 6.1).
 GAUSSIAN = keras.initializers.RandomNormal(stddev=0.01)
@@ -28,18 +28,6 @@ def deconv_bn_relu(x, filters, kernel_size, name, padding="same"):
     x = keras.layers.Conv2DTranspose(filters, kernel_size, padding=padding, kernel_initializer=GAUSSIAN, name=name)(x)
     x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
-
-
-def convolution_network(x):
-    """VGG16 conv + BN + ReLU stages; returns pool5 and [(switches, size)] per stage."""
-    pooled = []
-    for stage, widths in enumerate(VGG16_STAGES, start=1):
-        for i, filters in enumerate(widths, start=1):
-            x = conv_bn_relu(x, filters, 3, f"conv{stage}_{i}")
-        size = tuple(x.shape[1:3])
-        x, switches = MaxPoolingWithArgmax2D(name=f"pool{stage}")(x)
-        pooled.append((switches, size))
-    return x, pooled
 
 
 def deconvolution_stage(x, switches, size, stage, widths, out_filters):
@@ -54,7 +42,7 @@ def build_deconvnet(num_classes, input_shape=(224, 224, 3), fc_channels=4096, ba
     """DeconvNet; inputs need at least 193x193 pixels so that fc6's 7x7 window fits on pool5."""
     inputs = keras.Input(input_shape, name="image")
     x = imagenet_mean_subtraction(inputs)
-    x, pooled = convolution_network(x)
+    x, pooled = vgg16_bn_encoder(x)  # the paper's "convolution network"
     pool5_size = tuple(x.shape[1:3])
     if min(pool5_size) < 7:
         raise ValueError(f"DeconvNet needs inputs of at least 193x193 (pool5 >= 7x7); got {input_shape[:2]}")

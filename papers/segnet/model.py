@@ -19,16 +19,7 @@ Caffe pools in ceil mode: a 45-row map pools to 23 rows and unpools back to 45 (
 import keras
 
 from common.layers import HE_NORMAL, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, conv_bn_relu
-from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights
-
-
-def encoder(x, stage, widths):
-    """conv{stage}_{i} + BN + ReLU for each width, then pool{stage}; returns (x, switches, size)."""
-    for i, filters in enumerate(widths, start=1):
-        x = conv_bn_relu(x, filters, 3, f"conv{stage}_{i}")
-    size = tuple(x.shape[1:3])
-    x, switches = MaxPoolingWithArgmax2D(name=f"pool{stage}")(x)
-    return x, switches, size
+from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
 
 
 def decoder(x, switches, size, stage, widths, out_filters):
@@ -45,11 +36,7 @@ def decoder(x, switches, size, stage, widths, out_filters):
 def build_segnet(num_classes, input_shape=(360, 480, 3), backbone_weights=None):
     """SegNet with a VGG16 encoder. `backbone_weights`: optional local Keras VGG16 weights file."""
     inputs = keras.Input(input_shape, name="image")
-    x = imagenet_mean_subtraction(inputs)
-    pooled = []
-    for stage, widths in enumerate(VGG16_STAGES, start=1):
-        x, switches, size = encoder(x, stage, widths)
-        pooled.append((switches, size))
+    x, pooled = vgg16_bn_encoder(imagenet_mean_subtraction(inputs))
     for stage in range(len(VGG16_STAGES), 1, -1):
         switches, size = pooled[stage - 1]
         x = decoder(x, switches, size, stage, VGG16_STAGES[stage - 1], out_filters=VGG16_STAGES[stage - 2][0])
