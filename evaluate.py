@@ -25,7 +25,7 @@ from common.flops import count_flops
 from common.tiling import overlap_tile_predict
 from datasets.pipeline import eval_pipeline
 
-SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou", "fwiou")
+SUMMARY_KEYS = metrics.SCORES
 # The appearance-kernel ranges the papers used (DeconvNet: sxy 20, srgb 3, weight 5; pydensecrf's
 # example: 80, 13, 10), at 5 mean-field iterations.
 CRF_GRID = {"bilateral_sxy": (20, 50, 80), "bilateral_srgb": (3, 5, 13), "bilateral_compat": (3, 5, 10),

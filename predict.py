@@ -42,6 +42,11 @@ def image_paths(inputs):
             paths.append(item)
         else:
             raise SystemExit(f"{item}: no such file or folder")
+    stems = {}
+    for path in paths:  # outputs are named by stem: two inputs must not write the same files
+        if path.stem in stems:
+            raise SystemExit(f"{stems[path.stem]} and {path} would both write {path.stem}_labels.png; rename one")
+        stems[path.stem] = path
     return paths
 
 

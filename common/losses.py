@@ -9,10 +9,12 @@ sum of the pixels' class weights. One loss covers all three through `normalizati
 
 import keras
 
+from common.layers import PACKAGE
+
 NORMALIZATIONS = ("valid", "weights", "none")
 
 
-@keras.saving.register_keras_serializable(package="segmentation")
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class SegmentationCrossEntropy(keras.losses.Loss):
     """Softmax cross-entropy from logits `[B, H, W, K]` against int labels `[B, H, W]` (or `[B, H,
     W, 1]`).

@@ -11,6 +11,8 @@ import math
 import keras
 import numpy as np
 
+from common.layers import PACKAGE
+
 SCORES = ("pixel_accuracy", "mean_accuracy", "miou", "fwiou")
 
 
@@ -74,7 +76,7 @@ def segmentation_scores(cm):
     }
 
 
-@keras.saving.register_keras_serializable(package="segmentation")
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ConfusionMatrixMetric(keras.metrics.Metric):
     """Streaming confusion matrix for `model.compile(metrics=[...])`, reporting one score.
 

@@ -7,11 +7,11 @@ read these records and contain no per-model branches.
 import dataclasses
 from typing import Mapping
 
+from common.class_weights import METHODS as CLASS_WEIGHTINGS
 from common.crf import PRESETS, CrfParams
 
 OPTIMIZERS = ("sgd", "adam")
 LR_POLICIES = ("fixed", "step", "poly")
-CLASS_WEIGHTINGS = ("none", "median_frequency", "enet")
 SELECTION_RULES = ("last", "val_pixel_accuracy", "val_miou")
 
 

@@ -65,3 +65,9 @@ def test_export_serves_any_size_in_a_fresh_process(checkpoint, images, tmp_path)
     expected = np.asarray(Image.open(tmp_path / "out" / "odd_labels.png"))
     assert served.shape == expected.shape == (37, 50)
     np.testing.assert_array_equal(served, expected)
+
+
+def test_inputs_that_would_overwrite_each_other_are_refused(checkpoint, images, tmp_path):
+    Image.open(images / "odd.png").save(images / "odd.jpg")
+    with pytest.raises(SystemExit, match="odd_labels.png; rename one"):
+        predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / "out")])
