@@ -26,9 +26,9 @@ import evaluate
 import papers
 from common import class_weights, metrics, results
 from common.losses import SegmentationCrossEntropy
-from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, Stage
-from common.training import (NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock, apply_weight_decay, make_optimizer,
-                             save_model_atomically, transfer_weights)
+from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, PRECISIONS, Stage
+from common.training import (NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock, apply_weight_decay,
+                             global_dtype_policy, make_optimizer, save_model_atomically, transfer_weights)
 from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 
 
@@ -71,6 +71,8 @@ def parse_args(argv=None):
     schedule.add_argument("--input-size", type=size_flag, help="HEIGHTxWIDTH the model is built for (default: "
                           "the schedule's on its own dataset, else the size of the first training image)")
     schedule.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS)
+    schedule.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy: mixed_bfloat16 roughly "
+                          "halves a step on CPUs with AVX512-BF16, mixed_float16 is for GPUs (see BENCHMARKS.md)")
     parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for VGG-based models "
                         "(default: random init, recorded as a deviation in the results)")
     parser.add_argument("--model-option", action="append", default=[], type=model_option, metavar="KEY=VALUE",
@@ -92,7 +94,7 @@ def resolve_schedule(args):
     schedule = papers.get_schedule(args.model, args.protocol)
     args.dataset = args.dataset or schedule.dataset
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
-             "learning_rate": args.learning_rate, "class_weighting": args.class_weighting}
+             "learning_rate": args.learning_rate, "class_weighting": args.class_weighting, "precision": args.precision}
     overrides = {key: value for key, value in flags.items() if value is not None}
     if args.class_weighting not in (None, schedule.class_weighting):
         overrides["class_weights"] = None  # the published weights belong to the schedule's weighting
@@ -179,12 +181,17 @@ def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, step
 
 def train(args):
     """Trains every stage of the schedule; returns the path of the final selected checkpoint."""
+    schedule = resolve_schedule(args)
+    with global_dtype_policy(schedule.precision):
+        return train_schedule(args, schedule)
+
+
+def train_schedule(args, schedule):
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
-    schedule = resolve_schedule(args)
     train_source, info = datasets.load(args.dataset, "train", args.data_dir)
     if args.eval_split is None:
         preferred = [schedule.eval_split] if args.dataset == schedule.dataset else []

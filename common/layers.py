@@ -1,4 +1,4 @@
-"""Layers the papers share: max-pooling that remembers its switches, max-unpooling, and LRN.
+"""Layers the papers share: max-pooling that remembers its switches, max-unpooling, LRN, batch norm.
 
 SegNet (Badrinarayanan et al., sec. 3), DeconvNet (Noh et al., sec. 3.2) and ENet (Paszke et al.,
 sec. 3) upsample with the *switches* of the encoder's 2x2 max-pooling: the position of the maximum
@@ -25,11 +25,41 @@ HE_NORMAL = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_norma
 BN_MOMENTUM = 0.9
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' batch norm, run as TensorFlow's fused kernel for NHWC images on the TF backend.
+
+    Keras 3 computes batch norm on TensorFlow as about ten separate element-wise ops, forward and
+    backward; `FusedBatchNormV3` is one kernel each way, which matters for the memory-bound ENet
+    (benchmarks.speed). Same variables and same results as Keras' layer (the moving variance is
+    updated with the biased batch variance, as Keras does, not TF's Bessel-corrected one). Other
+    backends, ranks, axes and masks take Keras' own path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4 and mask is None
+                   and self.axis in (-1, 3) and self.scale and self.center and not self.renorm)
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # TensorFlow-only fast path
+
+        update = bool(training) and self.trainable
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, self.gamma, self.beta, mean=self.moving_mean, variance=self.moving_variance,
+            epsilon=self.epsilon, is_training=update)
+        if update:
+            count = ops.cast(ops.prod(ops.shape(inputs)[:-1]), "float32")
+            biased_variance = variance * (count - 1.0) / count
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + biased_variance * (1.0 - self.momentum))
+        return ops.cast(outputs, self.compute_dtype)
+
+
 def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True, padding="same"):
     """Convolution, batch norm (`{name}_bn`) and optionally ReLU, as the Caffe prototxts stack them."""
     x = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=use_bias,
                             kernel_initializer=HE_NORMAL, name=name)(x)
-    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

@@ -13,6 +13,8 @@ from common.crf import PRESETS, CrfParams
 OPTIMIZERS = ("sgd", "adam")
 LR_POLICIES = ("fixed", "step", "poly")
 SELECTION_RULES = ("last", "val_pixel_accuracy", "val_miou")
+# Keras dtype policies: mixed_bfloat16 for CPUs with AVX512-BF16/AMX, mixed_float16 for GPUs.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Schedule:
     eval_split: str = "test"  # the split the paper's numbers are measured on (or the nearest public one)
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
     crf: CrfParams = PRESETS["deconvnet"]  # dense-CRF post-processing parameters (evaluate.py --crf)
+    precision: str = "float32"  # not the papers' (all float32): reduced-budget protocols may trade it for speed
     notes: str = ""
 
     def __post_init__(self):
@@ -66,7 +69,8 @@ class Schedule:
             raise ValueError(f"Schedule.epochs={self.epochs} but its stages add up to "
                              f"{sum(stage.epochs for stage in self.stages)}")
         for field, allowed in (("optimizer", OPTIMIZERS), ("lr_policy", LR_POLICIES),
-                               ("class_weighting", CLASS_WEIGHTINGS), ("select_by", SELECTION_RULES)):
+                               ("class_weighting", CLASS_WEIGHTINGS), ("select_by", SELECTION_RULES),
+                               ("precision", PRECISIONS)):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"Schedule.{field}={getattr(self, field)!r}; expected one of {allowed}")
 

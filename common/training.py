@@ -1,5 +1,6 @@
 """Pieces of the training loop that follow a `Schedule`: optimizer, learning-rate policy, weight
 decay and the callbacks that make long runs safe (resume, checkpoints, logs, NaN stop)."""
+import contextlib
 import math
 import os
 import time
@@ -9,6 +10,17 @@ import keras
 import numpy as np
 
 from common import results
+
+
+@contextlib.contextmanager
+def global_dtype_policy(name):
+    """Builds models under Keras dtype policy `name` (e.g. mixed_bfloat16), restoring the previous one."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def learning_rate(schedule, steps_per_epoch):

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import pytest
 
 import evaluate
@@ -78,6 +79,16 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert scored["split"] == "val" and scored["num_images"] == 5 and scored["dataset"] == "synthetic"
     assert sum(map(sum, scored["confusion_matrix"])) == 5 * 64 * 64  # scored at the labels' 64x64
     assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == ["val_0000.png", "val_0001.png"]
+
+
+def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(tmp_path):
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2", "--precision",
+                "mixed_bfloat16", "--eval-split", "none", "--output", str(run)])
+    assert json.loads((run / "config.json").read_text())["schedule"]["precision"] == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert model.get_layer("conv1").compute_dtype == "bfloat16" and model.get_layer("conv1").kernel.dtype == "float32"
 
 
 def test_evaluate_refuses_a_dataset_with_another_class_count(tmp_path):

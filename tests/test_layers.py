@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.layers import LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
+from common.layers import BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
 
 
 def brute_force_unpool(x):
@@ -92,3 +92,30 @@ def test_layers_round_trip_through_keras_safe_mode(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     x = np.random.default_rng(6).normal(size=(2, 5, 7, 3)).astype("float32")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_matches_keras_batch_norm(policy):
+    x = tf.constant(np.random.default_rng(7).normal(1.0, 3.0, size=(4, 6, 5, 3)).astype("float32"))
+    fused = BatchNormalization(momentum=0.9, dtype=policy)
+    reference = keras.layers.BatchNormalization(momentum=0.9, dtype=policy)
+    for layer in (fused, reference):
+        layer.build(x.shape)
+        layer.gamma.assign([0.5, 1.0, 2.0])
+        layer.beta.assign([-1.0, 0.0, 1.0])
+    tolerance = 1e-5 if policy == "float32" else 2e-2
+    for training in (True, True, False):  # two updates of the moving statistics, then inference
+        outputs, gradients = [], []
+        for layer in (fused, reference):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=training)
+                loss = tf.reduce_sum(tf.cast(y, "float32") ** 2 * tf.range(3, dtype="float32"))
+            outputs.append(tf.cast(y, "float32").numpy())
+            gradients.append([g.numpy() for g in tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])])
+        assert outputs[0].dtype == outputs[1].dtype
+        np.testing.assert_allclose(outputs[0], outputs[1], atol=tolerance, rtol=tolerance)
+        for fused_gradient, reference_gradient in zip(*gradients):
+            np.testing.assert_allclose(fused_gradient, reference_gradient, atol=tolerance * 10, rtol=tolerance)
+    np.testing.assert_allclose(fused.moving_mean.numpy(), reference.moving_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(fused.moving_variance.numpy(), reference.moving_variance.numpy(), rtol=1e-6)

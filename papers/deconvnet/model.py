@@ -17,7 +17,7 @@ gives the variant the SegNet paper benchmarked on CamVid (its sec. 4: fc layers 
 """
 import keras
 
-from common.layers import BN_MOMENTUM, MaxUnpooling2D, conv_bn_relu
+from common.layers import BN_MOMENTUM, BatchNormalization, MaxUnpooling2D, conv_bn_relu
 from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
 
 # The reference initialises the deconvolution network with zero-mean Gaussians (sec. 6.1).
@@ -26,7 +26,7 @@ GAUSSIAN = keras.initializers.RandomNormal(stddev=0.01)
 
 def deconv_bn_relu(x, filters, kernel_size, name, padding="same"):
     x = keras.layers.Conv2DTranspose(filters, kernel_size, padding=padding, kernel_initializer=GAUSSIAN, name=name)(x)
-    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

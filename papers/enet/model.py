@@ -33,7 +33,7 @@ has the name it has in the full network, so its weights carry over by name.
 import keras
 from keras import ops
 
-from common.layers import BN_MOMENTUM, HE_NORMAL, PACKAGE, MaxPoolingWithArgmax2D, MaxUnpooling2D
+from common.layers import BN_MOMENTUM, HE_NORMAL, PACKAGE, BatchNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
 
 PROJECTION_RATIO = 4  # the bottleneck's internal width is its output width / 4 (sec. 3)
 
@@ -69,7 +69,7 @@ def activation(kind, name):
 
 def bn_activation(x, name, kind):
     """Batch norm `{name}_bn` (Torch's eps 1e-3, Keras' default) and activation `{name}_{kind}`."""
-    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return activation(kind, f"{name}_{kind}")(x) if kind else x
 
 
