@@ -15,8 +15,14 @@ from keras import ops
 
 PACKAGE = "segmentation"
 
-# Caffe's "msra" filler used by the reference prototxts: N(0, 2 / fan_in), not truncated.
-HE_NORMAL = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
+def he_normal():
+    """Caffe's "msra" filler of the reference prototxts: N(0, 2 / fan_in), not truncated.
+
+    A new initializer per layer: a Keras initializer built without a seed fixes one at creation and
+    draws the same values on every call, so a shared instance would start all same-shaped kernels
+    equal. Each new one takes its seed from Python's `random`, which keras.utils.set_random_seed seeds.
+    """
+    return keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
 
 
 # Batch-norm moving-average momentum 0.9 (PyTorch's 0.1) rather than Keras' 0.99: the statistics
@@ -58,7 +64,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True, padding="same"):
     """Convolution, batch norm (`{name}_bn`) and optionally ReLU, as the Caffe prototxts stack them."""
     x = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=use_bias,
-                            kernel_initializer=HE_NORMAL, name=name)(x)
+                            kernel_initializer=he_normal(), name=name)(x)
     x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 

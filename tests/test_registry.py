@@ -1,7 +1,10 @@
+import numpy as np
 import pytest
 
 import papers
+import train
 from common.schedule import Reported, Schedule
+from tests.test_cli import TINY_MODELS
 
 
 def test_registry_lists_models_and_builds_by_name():
@@ -34,3 +37,15 @@ def test_vgg_models_record_random_init_as_a_deviation():
     assert "random init" in papers.deviations("segnet", {})[0]
     assert papers.deviations("segnet", {"backbone_weights": "vgg16.h5"}) == []
     assert papers.deviations("segnet_basic", {}) == []
+
+
+@pytest.mark.parametrize("name", papers.list_models())
+def test_same_shaped_kernels_start_from_different_random_draws(name):
+    size, flags = TINY_MODELS[name]
+    options = dict(train.model_option(flag.split("=", 1)[1]) for flag in flags if flag.startswith("--model-option="))
+    model = papers.build_model(name, 3, (*train.size_flag(size), 3), **options)
+    # Random initializers only: FCN's bilinear upsampling kernels are equal by design.
+    kernels = [layer.kernel.numpy() for layer in model.layers
+               if hasattr(layer, "kernel") and hasattr(layer.kernel_initializer, "seed")]
+    fingerprints = {(k.shape, k.ravel()[:8].tobytes()) for k in kernels}
+    assert len(fingerprints) == len(kernels)

@@ -20,12 +20,14 @@ import keras
 from common.layers import BN_MOMENTUM, BatchNormalization, MaxUnpooling2D, conv_bn_relu
 from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
 
-# The reference initialises the deconvolution network with zero-mean Gaussians (sec. 6.1).
-GAUSSIAN = keras.initializers.RandomNormal(stddev=0.01)
+def gaussian():
+    """The reference's zero-mean Gaussians for the deconvolution network (sec. 6.1); one per layer
+    (see common.layers.he_normal)."""
+    return keras.initializers.RandomNormal(stddev=0.01)
 
 
 def deconv_bn_relu(x, filters, kernel_size, name, padding="same"):
-    x = keras.layers.Conv2DTranspose(filters, kernel_size, padding=padding, kernel_initializer=GAUSSIAN, name=name)(x)
+    x = keras.layers.Conv2DTranspose(filters, kernel_size, padding=padding, kernel_initializer=gaussian(), name=name)(x)
     x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
@@ -54,7 +56,7 @@ def build_deconvnet(num_classes, input_shape=(224, 224, 3), fc_channels=4096, ba
         widths = VGG16_STAGES[stage - 1]
         out_filters = VGG16_STAGES[stage - 2][0] if stage > 1 else widths[0]
         x = deconvolution_stage(x, switches, size, stage, widths, out_filters)
-    logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=GAUSSIAN, dtype="float32", name="seg-score")(x)
+    logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=gaussian(), dtype="float32", name="seg-score")(x)
     model = keras.Model(inputs, logits, name="deconvnet")
     if backbone_weights:
         load_vgg16_weights(model, backbone_weights)

@@ -33,7 +33,7 @@ has the name it has in the full network, so its weights carry over by name.
 import keras
 from keras import ops
 
-from common.layers import BN_MOMENTUM, HE_NORMAL, PACKAGE, BatchNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
+from common.layers import BN_MOMENTUM, he_normal, PACKAGE, BatchNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
 
 PROJECTION_RATIO = 4  # the bottleneck's internal width is its output width / 4 (sec. 3)
 
@@ -74,7 +74,7 @@ def bn_activation(x, name, kind):
 
 
 def conv(filters, kernel_size, name, **options):
-    return keras.layers.Conv2D(filters, kernel_size, padding="same", kernel_initializer=HE_NORMAL, name=name, **options)
+    return keras.layers.Conv2D(filters, kernel_size, padding="same", kernel_initializer=he_normal(), name=name, **options)
 
 
 def crop(x, size, name, offset=0, **options):
@@ -85,7 +85,7 @@ def crop(x, size, name, offset=0, **options):
 
 def transposed_conv(x, filters, size, name):
     """3x3 stride-2 full convolution as Torch's (padding 1, output padding 1), cropped to `size`."""
-    x = keras.layers.Conv2DTranspose(filters, 3, strides=2, kernel_initializer=HE_NORMAL, name=name)(x)
+    x = keras.layers.Conv2DTranspose(filters, 3, strides=2, kernel_initializer=he_normal(), name=name)(x)
     # The unpadded output (2n + 1) minus Torch's one-pixel padding at the top/left; the bottom/right
     # row goes too unless the encoder map had an odd size.
     return crop(x, size, f"{name}_crop", offset=1)
@@ -139,7 +139,7 @@ def initial_block(x):
     """Fig. 2a: 13 3x3 stride-2 filters next to a 2x2 max-pooling of the input -> 16 channels."""
     # Torch pads one pixel on every side; Keras' "same" would pad only the bottom/right at stride 2.
     padded = keras.layers.ZeroPadding2D(1, name="initial_conv_pad")(x)
-    convolved = keras.layers.Conv2D(13, 3, strides=2, kernel_initializer=HE_NORMAL, name="initial_conv")(padded)
+    convolved = keras.layers.Conv2D(13, 3, strides=2, kernel_initializer=he_normal(), name="initial_conv")(padded)
     pooled = keras.layers.MaxPooling2D(2, padding="same", name="initial_pool")(x)
     return bn_activation(keras.layers.Concatenate(name="initial_concat")([convolved, pooled]), "initial", "prelu")
 
@@ -156,7 +156,7 @@ def build_enet(num_classes, input_shape=(360, 480, 3), encoder_only=False):
         for i, (kind, arg) in enumerate(STAGE_2_3, start=1):
             x = bottleneck(x, f"bottleneck{stage}_{i}", kind, arg)
     if encoder_only:
-        logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=HE_NORMAL, dtype="float32",
+        logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=he_normal(), dtype="float32",
                                      name="encoder_classifier")(x)
         return keras.Model(inputs, logits, name="enet")
     x = upsampling_bottleneck(x, switches2, size2, 64, "bottleneck4_0")
@@ -164,7 +164,7 @@ def build_enet(num_classes, input_shape=(360, 480, 3), encoder_only=False):
     x = bottleneck(x, "bottleneck4_2", act="relu", dropout=0)
     x = upsampling_bottleneck(x, switches1, size1, 16, "bottleneck5_0")
     x = bottleneck(x, "bottleneck5_1", act="relu", dropout=0)
-    x = keras.layers.Conv2DTranspose(num_classes, 2, strides=2, kernel_initializer=HE_NORMAL, dtype="float32",
+    x = keras.layers.Conv2DTranspose(num_classes, 2, strides=2, kernel_initializer=he_normal(), dtype="float32",
                                      name="fullconv")(x)
     logits = crop(x, input_shape[:2], "fullconv_crop", dtype="float32")  # odd input sizes
     return keras.Model(inputs, logits, name="enet")

@@ -29,7 +29,7 @@ import functools
 import keras
 from keras import ops
 
-from common.layers import HE_NORMAL, PACKAGE
+from common.layers import he_normal, PACKAGE
 from common.upsampling import bilinear_upsampling
 from common.vgg import VGG16_STAGES, imagenet_mean_subtraction
 from papers.fcn.convert import load_vgg16_fcn_weights
@@ -69,7 +69,7 @@ class Crop(keras.layers.Layer):
 
 def conv_relu(x, filters, kernel_size, name, padding="same"):
     return keras.layers.Conv2D(filters, kernel_size, padding=padding, activation="relu",
-                               kernel_initializer=HE_NORMAL, name=name)(x)
+                               kernel_initializer=he_normal(), name=name)(x)
 
 
 def score(x, num_classes, name):

@@ -18,7 +18,7 @@ Caffe pools in ceil mode: a 45-row map pools to 23 rows and unpools back to 45 (
 """
 import keras
 
-from common.layers import HE_NORMAL, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, conv_bn_relu
+from common.layers import he_normal, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, conv_bn_relu
 from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
 
 
@@ -43,7 +43,7 @@ def build_segnet(num_classes, input_shape=(360, 480, 3), backbone_weights=None):
     switches, size = pooled[0]
     x = MaxUnpooling2D(size, name="upsample1")(x, switches)
     x = conv_bn_relu(x, VGG16_STAGES[0][1], 3, "conv1_2_D")
-    logits = keras.layers.Conv2D(num_classes, 3, padding="same", kernel_initializer=HE_NORMAL,
+    logits = keras.layers.Conv2D(num_classes, 3, padding="same", kernel_initializer=he_normal(),
                                  dtype="float32", name="conv1_1_D")(x)
     model = keras.Model(inputs, logits, name="segnet")
     if backbone_weights:
@@ -65,6 +65,6 @@ def build_segnet_basic(num_classes, input_shape=(360, 480, 3), depth=4, filters=
         switches, size = pooled[i - 1]
         x = MaxUnpooling2D(size, name=f"upsample{i}")(x, switches)
         x = conv_bn_relu(x, filters, kernel_size, f"conv_decode{i}", use_bias=False, relu=False)
-    logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=HE_NORMAL, dtype="float32",
+    logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=he_normal(), dtype="float32",
                                  name="conv_classifier")(x)
     return keras.Model(inputs, logits, name="segnet_basic")

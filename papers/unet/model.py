@@ -26,7 +26,7 @@ a..d the successive maps within a level (`pool_d0c-1a`, `upconv_d4c_u3a`, `crop_
   of the contracting path" (sec. 3.1). The release drops d3c in place, so its skip connection
   carries the dropout too (so does zhixuhao's `drop4`).
 - A ReLU follows every up-convolution; the up-sampled map comes first in each concatenation.
-- Kernels drawn from N(0, 2/N) (sec. 3; Caffe "msra" = `common.layers.HE_NORMAL`), N the fan-in;
+- Kernels drawn from N(0, 2/N) (sec. 3; Caffe "msra" = `common.layers.he_normal`), N the fan-in;
   for a 2x2 up-convolution Caffe and Keras both take N = 4 x output channels. Biases start at 0.
 
 Deviations: the release's last up-convolution `upconv_u1d_u0a` keeps 128 channels; here it halves
@@ -36,7 +36,7 @@ RGB from the pipeline, which gives `conv_d0a-b` 1,152 more weights than one inpu
 """
 import keras
 
-from common.layers import HE_NORMAL
+from common.layers import he_normal
 
 LEVELS = 5  # d0..d4: four 2x2 poolings, so sizes change by multiples of 16
 DROPOUT_LEVELS = (3, 4)  # the 512- and 1024-channel levels
@@ -60,7 +60,7 @@ def unet_output_size(size):
 
 
 def _conv3x3(x, filters, name, padding):
-    return keras.layers.Conv2D(filters, 3, padding=padding, activation="relu", kernel_initializer=HE_NORMAL,
+    return keras.layers.Conv2D(filters, 3, padding=padding, activation="relu", kernel_initializer=he_normal(),
                                name=name)(x)
 
 
@@ -75,7 +75,7 @@ def contracting_step(x, level, filters, padding):
 
 def expanding_step(x, source, skip, level, filters, padding):
     """upconv_{source}_u{level}a, concatenation with the centre-cropped d{level}c, two 3x3 convolutions."""
-    x = keras.layers.Conv2DTranspose(filters, 2, strides=2, activation="relu", kernel_initializer=HE_NORMAL,
+    x = keras.layers.Conv2DTranspose(filters, 2, strides=2, activation="relu", kernel_initializer=he_normal(),
                                      name=f"upconv_{source}_u{level}a")(x)
     border_h, border_w = skip.shape[1] - x.shape[1], skip.shape[2] - x.shape[2]
     if border_h or border_w:  # the even borders that the unpadded convolutions lost since d{level}c
@@ -100,7 +100,7 @@ def _build(num_classes, input_shape, base_filters, padding, name):
     for level in range(LEVELS - 2, -1, -1):
         x = expanding_step(x, source, skips[level], level, base_filters * 2 ** level, padding)
         source = f"u{level}d"
-    logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=HE_NORMAL, dtype="float32",
+    logits = keras.layers.Conv2D(num_classes, 1, kernel_initializer=he_normal(), dtype="float32",
                                  name="conv_u0d-score")(x)
     return keras.Model(inputs, logits, name=name)
 
