@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 import evaluate
@@ -106,11 +107,12 @@ def test_unknown_model_is_a_clear_error(tmp_path):
         train.main(["--model", "segnet_large", *TINY, "--output", str(tmp_path)])
 
 
-def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path):
+def test_killed_run_resumes_from_the_last_completed_epoch_to_the_uninterrupted_weights(tmp_path):
     def command(run):
         # Epochs of 25 steps (a few seconds each) leave time to kill the run inside the second one.
         return [sys.executable, str(REPO / "train.py"), "--model", "segnet_basic", *TINY, "--epochs", "3",
-                "--steps-per-epoch", "25", "--val-steps", "2", "--eval-split", "none", "--output", str(run)]
+                "--steps-per-epoch", "25", "--val-steps", "2", "--eval-split", "none", "--deterministic",
+                "--output", str(run)]
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = tmp_path / "killed"
@@ -128,6 +130,14 @@ def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path):
     resumed = subprocess.run(command(run), cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert history_epochs(run) == killed_after + list(range(killed_after[-1] + 1, 3))
+
+    uninterrupted = subprocess.run(command(tmp_path / "whole"), cwd=REPO, env=env, capture_output=True, text=True,
+                                   timeout=300)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    resumed_weights = keras.models.load_model(run / "model.keras", safe_mode=True).get_weights()
+    whole_weights = keras.models.load_model(tmp_path / "whole" / "model.keras", safe_mode=True).get_weights()
+    for resumed_array, whole_array in zip(resumed_weights, whole_weights, strict=True):
+        np.testing.assert_array_equal(resumed_array, whole_array)
 
 
 def test_nan_loss_stops_with_the_epoch_and_a_hint(tmp_path):
