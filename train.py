@@ -24,11 +24,11 @@ import tensorflow as tf
 import datasets
 import evaluate
 import papers
-from common import class_weights, metrics, results
+from common import class_weights, results
 from common.losses import SegmentationCrossEntropy
 from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, PRECISIONS, Stage
-from common.training import (NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock, apply_weight_decay,
-                             global_dtype_policy, make_optimizer, save_model_atomically, transfer_weights)
+from common.training import (NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock, compile_for_training,
+                             global_dtype_policy, save_model_atomically, transfer_weights)
 from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 
 
@@ -152,14 +152,9 @@ def train_stage(stage, stage_dir, build, previous, schedule, loss, batches, step
         model = build(**stage.model_options)
         if previous is not None:
             transfer_weights(previous, model)
-        apply_weight_decay(model, schedule.weight_decay)
-        model.compile(
-            optimizer=make_optimizer(schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,
-                                                      epochs=stage.epochs, stages=()), steps_per_epoch),
-            loss=loss,
-            metrics=[metrics.ConfusionMatrixMetric(loss.num_classes, score, loss.ignore_label)
-                     for score in ("pixel_accuracy", "miou")],
-        )
+        stage_schedule = schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,
+                                          epochs=stage.epochs, stages=())
+        compile_for_training(model, stage_schedule, loss, steps_per_epoch)
     output_size = model.output_shape[1:3]
     make_train_batches, val_batches = batches
     first_epoch = resumed_epoch(stage_dir / "backup")
@@ -210,8 +205,7 @@ def train_schedule(args, schedule):
     weights, weights_source = resolve_class_weights(schedule, train_source, info)
     loss = SegmentationCrossEntropy(info.num_classes, weights, info.ignore_label, schedule.loss_normalization)
 
-    augment = Augmentation(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range,
-                           elastic=schedule.elastic)
+    augment = Augmentation.of(schedule)
     steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
     if args.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, args.steps_per_epoch)

@@ -36,6 +36,23 @@ def smooth_probabilities(height, width, num_classes, seed=0):
     return (probs / probs.sum(-1, keepdims=True)).astype(np.float32)
 
 
+def measure(camvid_dir, iterations=5, repeats=5, num_classes=11):
+    """Median seconds of `dense_crf` on one image, per preset, with `iterations` mean-field steps."""
+    image, source = test_image(camvid_dir)
+    probs = smooth_probabilities(*image.shape[:2], num_classes)
+    rows = {}
+    for name, preset in PRESETS.items():
+        params = {**preset.to_dict(), "iterations": iterations}
+        dense_crf(image, probs, **params)  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            dense_crf(image, probs, **params)
+            times.append(time.perf_counter() - start)
+        rows[name] = {"params": params, "seconds_median": statistics.median(times), "seconds_all": times}
+    return {"image": source, "size": list(image.shape[:2]), "num_classes": num_classes, "presets": rows}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=5)
@@ -44,22 +61,11 @@ def main(argv=None):
     parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
     parser.add_argument("--output", default="results/benchmarks/crf_speed.json")
     args = parser.parse_args(argv)
-    image, source = test_image(args.camvid_dir)
-    probs = smooth_probabilities(*image.shape[:2], args.num_classes)
-    rows = {}
-    for name, preset in PRESETS.items():
-        params = {**preset.to_dict(), "iterations": args.iterations}
-        dense_crf(image, probs, **params)  # warm-up
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            dense_crf(image, probs, **params)
-            times.append(time.perf_counter() - start)
-        rows[name] = {"params": params, "seconds_median": statistics.median(times), "seconds_all": times}
-        print(f"{name:<10} {statistics.median(times):.3f} s per {image.shape[0]}x{image.shape[1]} image, "
+    measured = measure(args.camvid_dir, args.iterations, args.repeats, args.num_classes)
+    for name, row in measured["presets"].items():
+        print(f"{name:<10} {row['seconds_median']:.3f} s per {measured['size'][0]}x{measured['size'][1]} image, "
               f"{args.iterations} iterations, one core")
-    results.write_json(args.output, {"image": source, "size": list(image.shape[:2]), "num_classes": args.num_classes,
-                                     "presets": rows, "code_version": results.code_version(),
+    results.write_json(args.output, {**measured, "code_version": results.code_version(),
                                      "environment": results.environment()})
 
 

@@ -147,10 +147,64 @@ def plot(runs, path):
     plt.close(figure)
 
 
+def speed_section(speed):
+    """Markdown for results/benchmarks/speed.json (python -m benchmarks.speed)."""
+    peak = speed["peak"]
+    lines = [
+        "## Speed and memory on this machine",
+        "",
+        f"Generated from `results/benchmarks/speed.json` (`{speed['command']}`; "
+        f"{speed['environment']['cpus']} CPUs, TensorFlow {speed['environment']['tensorflow']}, "
+        f"Keras {speed['environment']['keras']}). Measured peak through TensorFlow: matmul 2048² "
+        f"{peak['matmul_float32_gflops_per_s']:.0f} GFLOP/s float32, {peak['matmul_bfloat16_gflops_per_s']:.0f} bfloat16; "
+        f"3x3 convolution {peak['conv3x3_float32_gflops_per_s']:.0f} float32, {peak['conv3x3_bfloat16_gflops_per_s']:.0f} "
+        "bfloat16. Training = train.py's compiled `fit` step with the paper schedule's optimizer at the "
+        f"paper's input size, batch = the schedule's capped at {speed['step_budget_gflop']:.0f} GFLOP per step; "
+        "GFLOP/s counts a training step as 3x the forward FLOPs; inference = a compiled batch-1 forward pass, as evaluate.py runs the model; "
+        "RSS = the peak of the process that measured the model.",
+        "",
+        "| model | precision | input | train batch | train ms/img | train GFLOP/s (of conv peak) | inference ms/img | peak RSS GiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in speed["keras"]:
+        if "error" in row:
+            lines.append(f"| {row['model']} | {row['precision']} | failed: {row['error'][:120]} | | | | | |")
+            continue
+        lines.append(
+            f"| {row['model']} | {row['precision']} | {'x'.join(map(str, row['input_size']))} | {row['train_batch']} "
+            f"(schedule {row['schedule_batch']}) | {row['train_ms_per_image']:.0f} | {row['train_gflops_per_s']:.0f} "
+            f"({100 * row['train_fraction_of_conv_peak']:.0f} %) | {row['infer_ms_per_image']:.0f} | {row['peak_rss_gib']:.1f} |")
+    if speed["torch"]:
+        lines += ["", "PyTorch twins (`benchmarks/torch_models.py`: same layers, shapes and parameter counts, float32, "
+                  "channels-last, same threads, input, batch and optimizer), ms per image:", "",
+                  "| model | framework | train ms/img | inference ms/img | peak RSS GiB |", "|---|---|---|---|---|"]
+        for row in speed["torch"]:
+            if "error" in row:
+                lines.append(f"| {row['model']} | {row['framework']} | failed: {row['error'][:120]} | | |")
+            else:
+                lines.append(f"| {row['model']} | {row['framework']} {row.get('torch', '')} | "
+                             f"{row['train_ms_per_image']:.0f} | {row['infer_ms_per_image']:.0f} | {row['peak_rss_gib']:.1f} |")
+    if speed.get("pipeline"):
+        pipeline = speed["pipeline"]
+        lines += ["", f"Input pipeline alone (decode + augment + batch of the CamVid training files, no cache, "
+                  f"{'x'.join(map(str, pipeline['input_size']))}, batch {pipeline['batch_size']}): "
+                  f"{pipeline['images_per_s']:.0f} images/s."]
+    crf = speed["crf"]
+    lines += ["", "Dense CRF, one core, " + "; ".join(
+        f"{name}: {row['seconds_median']:.3f} s" for name, row in crf["presets"].items())
+        + f" per {'x'.join(map(str, crf['size']))} image at 5 iterations.", "",
+        "| target | threshold | measured | met | what |", "|---|---|---|---|---|"]
+    for check in speed["targets"]:
+        lines.append(f"| {check['target']} | {check['threshold']:g} | {check['value']:.3g} | "
+                     f"{'yes' if check['met'] else 'no'} | {check['detail']} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results-dir", default=str(REPO / "results"))
     parser.add_argument("--summary", default=str(REPO / "results" / "model_summary.json"))
+    parser.add_argument("--speed", default=str(REPO / "results" / "benchmarks" / "speed.json"))
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     rows = build_rows(args.results_dir, args.summary)
@@ -163,7 +217,8 @@ def main(argv=None):
         "accuracy, C = class-average accuracy, in percent. `cpu` protocols follow the paper's recipe on the\n"
         "same data and evaluation rule with a budget a 2-core CPU can finish (the train time column says\n"
         "how long it took); reported numbers come from the paper's own setup (see the source column).\n\n"
-        + markdown(rows) + f"\n\n![mIoU against GFLOPs]({plot_path.name})\n")
+        + markdown(rows) + f"\n\n![mIoU against GFLOPs]({plot_path.name})\n"
+        + (f"\n{speed_section(results.read_json(args.speed))}\n" if Path(args.speed).exists() else ""))
     print(f"wrote {args.output} and {plot_path}")
     return rows
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from common import results
+from common import metrics, results
 
 
 @contextlib.contextmanager
@@ -41,6 +41,15 @@ def make_optimizer(schedule, steps_per_epoch):
     if schedule.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=schedule.momentum)
     return keras.optimizers.Adam(lr)
+
+
+def compile_for_training(model, schedule, loss, steps_per_epoch):
+    """Compiles `model` as train.py trains it: the schedule's optimizer, learning-rate policy and
+    coupled weight decay, `loss`, and streaming pixel accuracy and mIoU."""
+    apply_weight_decay(model, schedule.weight_decay)
+    model.compile(optimizer=make_optimizer(schedule, steps_per_epoch), loss=loss,
+                  metrics=[metrics.ConfusionMatrixMetric(loss.num_classes, score, loss.ignore_label)
+                           for score in ("pixel_accuracy", "miou")])
 
 
 def apply_weight_decay(model, weight_decay):

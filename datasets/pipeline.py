@@ -31,6 +31,12 @@ class Augmentation:
     # U-Net's elastic deformation: (grid points per side, displacement std in pixels), the paper's (3, 10.0)
     elastic: tuple[int, float] | None = None
 
+    @classmethod
+    def of(cls, schedule):
+        """The transforms a `common.schedule.Schedule` names."""
+        return cls(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range,
+                   elastic=schedule.elastic)
+
 
 def label_map_from(values, num_classes):
     """A 256-entry lookup table from raw mask values to labels, for a {raw: label} dict.

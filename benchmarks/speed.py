@@ -1,0 +1,338 @@
+"""Speed and memory of every registered model on this machine, against its measured peak and PyTorch.
+
+    python -m benchmarks.speed [--models enet segnet_basic] [--precisions float32 mixed_bfloat16]
+                               [--repeats 3] [--no-torch] [--output results/benchmarks/speed.json]
+
+One command measures, and writes to one JSON (rendered by `python -m benchmarks.table`):
+- this machine's peak through TensorFlow: a 2048x2048 matmul and a 3x3 convolution, float32 and
+  bfloat16, in GFLOP/s;
+- per model, at its paper's input size and class count: the training step exactly as train.py runs
+  it (`compile_for_training`, `model.fit`, the paper schedule's optimizer; median step time after a
+  warm-up step), inference as evaluate.py runs the model (a compiled batch-1 forward), achieved GFLOP/s
+  (training counted as 3x the forward FLOPs of common.flops) and their fraction of the conv peak,
+  and the peak RSS of the process. The training batch is the schedule's, capped so that one step
+  costs at most STEP_BUDGET_GFLOP (FCN's 20 x 500x500 or DeconvNet's 64 images would take minutes
+  per step here); the batch used is recorded;
+- the PyTorch twins (benchmarks/torch_models.py) of SegNet-Basic, ENet and U-Net with the same
+  thread count, input, batch and optimizer, eager and `torch.compile`d, and the ratio
+  Keras time / PyTorch time;
+- the input pipeline alone (decode + augment + batch of the real CamVid files, no cache);
+- the dense CRF's seconds per 360x480 image on one core (benchmarks.crf_speed).
+
+Each model runs in its own child process (`--child`) so that its peak RSS is its own and no
+model's memory or threads linger into the next one's timing. Nothing else should run meanwhile.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CAMVID = REPO.parent / "shared" / "data" / "camvid"
+STEP_BUDGET_GFLOP = 2500.0
+CHILD_TIMEOUT_S = 1200
+RESULT_PREFIX = "SPEED_RESULT "
+
+# The issue's targets, checked against the measurements (benchmarks.table renders them).
+TARGETS = {
+    "enet_train_ms_per_image": 150.0,
+    "segnet_basic_train_ms_per_image": 1500.0,
+    "keras_over_torch_ratio": 1.0,
+    "vgg_train_fraction_of_fp32_conv_peak": 0.5,
+    "pipeline_over_training_images_per_s": 5.0,
+    "crf_seconds_per_image": 0.5,
+}
+VGG_MODELS = ("segnet", "deconvnet", "fcn32s", "fcn16s", "fcn8s")
+
+
+def median_seconds(function, repeats, warmup=1):
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_rss_gib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # Linux reports KiB
+
+
+def measure_peak(repeats):
+    """GFLOP/s of a large matmul and a 3x3 convolution through TensorFlow, float32 and bfloat16."""
+    import tensorflow as tf
+
+    rows = {}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.random.normal((2048, 2048), dtype="float32")
+        a = tf.cast(a, dtype)
+        matmul = tf.function(lambda: tf.matmul(a, a))
+        rows[f"matmul_{dtype}"] = 2 * 2048 ** 3 / median_seconds(lambda: matmul().numpy(), repeats) / 1e9
+        x = tf.cast(tf.random.normal((8, 64, 64, 256)), dtype)
+        kernel = tf.cast(tf.random.normal((3, 3, 256, 256)), dtype)
+        conv = tf.function(lambda: tf.nn.conv2d(x, kernel, 1, "SAME"))
+        flops = 2 * 8 * 64 * 64 * 256 * 256 * 9
+        rows[f"conv3x3_{dtype}"] = flops / median_seconds(lambda: conv().numpy(), repeats) / 1e9
+    return {f"{key}_gflops_per_s": round(value, 1) for key, value in rows.items()}
+
+
+def model_setup(name, input_size=None):
+    """(schedule, dataset info, output size, forward GFLOPs per image, training batch) of a model at
+    its paper's input size, or at `input_size` (quick checks)."""
+    import datasets
+    import papers
+    from common.flops import count_flops
+
+    schedule = papers.get_schedule(name)
+    if input_size:
+        schedule = schedule.replace(input_size=tuple(input_size))
+    info = datasets.get_info(schedule.dataset)
+    model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3))
+    gflops = count_flops(model) / 1e9
+    batch = min(schedule.batch_size, max(1, int(STEP_BUDGET_GFLOP // (3 * gflops))))
+    return schedule, info, model.output_shape[1:3], gflops, batch
+
+
+def measure_keras(name, precision, repeats, input_size=None):
+    """Training step (train.py's) and a batch-1 forward pass (as evaluate.py's predictor runs it)."""
+    import keras
+    import tensorflow as tf
+
+    import papers
+    from common.losses import SegmentationCrossEntropy
+    from common.training import compile_for_training, global_dtype_policy
+
+    schedule, info, output_size, gflops, batch = model_setup(name, input_size)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (batch, *schedule.input_size, 3)).astype("float32")
+    labels = rng.integers(0, info.num_classes, (batch, *output_size, 1)).astype("int32")
+    with global_dtype_policy(precision):
+        model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3))
+    loss = SegmentationCrossEntropy(info.num_classes, None, info.ignore_label, schedule.loss_normalization)
+    compile_for_training(model, schedule, loss, steps_per_epoch=1000)
+
+    step_times = []
+
+    class StepTimer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            step_times.append(time.perf_counter() - self.start)
+
+    stream = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    warmup = 2  # the first step traces and compiles
+    model.fit(stream, steps_per_epoch=warmup + repeats, epochs=1, verbose=0, callbacks=[StepTimer()])
+    train_s = statistics.median(step_times[warmup:])
+    forward = tf.function(lambda x: model(x, training=False))  # as evaluate.predictor calls the model
+    infer_s = median_seconds(lambda: forward(images[:1]).numpy(), repeats, warmup=2)
+    return {
+        "model": name, "framework": "keras", "precision": precision, "input_size": list(schedule.input_size),
+        "num_classes": info.num_classes, "forward_gflops_per_image": round(gflops, 3), "train_batch": batch,
+        "schedule_batch": schedule.batch_size, "optimizer": schedule.optimizer,
+        "train_ms_per_image": 1000 * train_s / batch, "train_gflops_per_s": 3 * gflops * batch / train_s,
+        "infer_ms_per_image": 1000 * infer_s, "infer_gflops_per_s": gflops / infer_s,
+        "step_seconds": step_times, "peak_rss_gib": round(peak_rss_gib(), 2),
+    }
+
+
+def measure_torch(name, mode, repeats, input_size=None):
+    """The PyTorch twin of a model, timed like measure_keras, eager or torch.compile'd."""
+    import torch
+    from torch.nn import functional
+
+    from benchmarks.torch_models import build_torch_model
+
+    torch.set_num_threads(os.cpu_count())
+    schedule, info, output_size, gflops, batch = model_setup(name, input_size)
+    torch.manual_seed(0)
+    model = build_torch_model(name, info.num_classes, (*schedule.input_size, 3)).to(memory_format=torch.channels_last)
+    images = torch.rand(batch, 3, *schedule.input_size).mul(255).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, info.num_classes, (batch, *output_size))
+    if schedule.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=schedule.learning_rate, momentum=schedule.momentum)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate)
+    # Static shapes: the batch-1 inference graph is compiled once of its own, not made dynamic.
+    network = torch.compile(model, dynamic=False) if mode == "compile" else model
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        functional.cross_entropy(network(images), labels).backward()
+        optimizer.step()
+
+    model.train()
+    train_s = median_seconds(train_step, repeats, warmup=2)
+    model.eval()
+    with torch.inference_mode():
+        single = images[:1].clone()
+        infer_s = median_seconds(lambda: network(single), repeats, warmup=2)
+    return {
+        "model": name, "framework": f"torch_{mode}", "precision": "float32", "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "train_batch": batch, "train_ms_per_image": 1000 * train_s / batch,
+        "infer_ms_per_image": 1000 * infer_s, "peak_rss_gib": round(peak_rss_gib(), 2),
+    }
+
+
+def measure_pipeline(camvid_dir, batch_size, batches):
+    """Images/s of decode + augment + batch from the CamVid files, as train.py streams them (no cache)."""
+    import datasets
+    import papers
+    from datasets.pipeline import Augmentation, train_pipeline
+
+    schedule = papers.get_schedule("enet")
+    source, _ = datasets.load("camvid", "train", camvid_dir)
+    stream = train_pipeline(source, batch_size, schedule.input_size, Augmentation.of(schedule), seed=0, cache=False)
+    iterator = iter(stream)
+    next(iterator)  # warm-up: thread pools and the first files
+    start = time.perf_counter()
+    count = sum(int(next(iterator)[0].shape[0]) for _ in range(batches))
+    return {"images_per_s": count / (time.perf_counter() - start), "batch_size": batch_size,
+            "input_size": list(schedule.input_size), "augmentation": repr(Augmentation.of(schedule)),
+            "source": str(camvid_dir)}
+
+
+def run_child(*arguments):
+    """Runs `--child ...` in a fresh process; returns its result dict or {"error": ...}."""
+    command = [sys.executable, "-m", "benchmarks.speed", "--child", *arguments]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    try:
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {CHILD_TIMEOUT_S} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if done.returncode or not lines:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(lines[-1][len(RESULT_PREFIX):])
+
+
+def check_targets(peak, keras_rows, torch_rows, pipeline, crf):
+    """Each target of the speed issue with the measured value and whether it is met."""
+    fp32 = {row["model"]: row for row in keras_rows if row.get("precision") == "float32" and "error" not in row}
+    fastest = {}
+    for row in keras_rows:
+        if "error" not in row and row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", 1e99):
+            fastest[row["model"]] = row
+    checks = []
+
+    def check(name, value, target, met, detail):
+        checks.append({"target": name, "value": value, "threshold": target, "met": bool(met), "detail": detail})
+
+    for model in ("enet", "segnet_basic"):
+        if model in fastest:
+            key = f"{model}_train_ms_per_image"
+            row = fastest[model]
+            check(key, row["train_ms_per_image"], TARGETS[key], row["train_ms_per_image"] <= TARGETS[key],
+                  f"{row['precision']}, batch {row['train_batch']}, {'x'.join(map(str, row['input_size']))}")
+    for row in torch_rows:
+        if "error" in row or row["model"] not in fastest:
+            continue
+        keras_row = fastest[row["model"]]
+        for phase in ("train", "infer"):
+            ratio = keras_row[f"{phase}_ms_per_image"] / row[f"{phase}_ms_per_image"]
+            check("keras_over_torch_ratio", ratio, TARGETS["keras_over_torch_ratio"], ratio <= 1.0,
+                  f"{row['model']} {phase}, Keras {keras_row['precision']} vs {row['framework']}")
+    conv_peak = peak["conv3x3_float32_gflops_per_s"]
+    for model in VGG_MODELS:
+        if model in fastest:
+            fraction = fastest[model]["train_gflops_per_s"] / conv_peak
+            check("vgg_train_fraction_of_fp32_conv_peak", fraction, TARGETS["vgg_train_fraction_of_fp32_conv_peak"],
+                  fraction >= TARGETS["vgg_train_fraction_of_fp32_conv_peak"],
+                  f"{model}, {fastest[model]['precision']}")
+    if pipeline and "enet" in fastest:
+        ratio = pipeline["images_per_s"] / (1000 / fastest["enet"]["train_ms_per_image"])
+        check("pipeline_over_training_images_per_s", ratio, TARGETS["pipeline_over_training_images_per_s"],
+              ratio >= TARGETS["pipeline_over_training_images_per_s"], "against ENet, the fastest-training model")
+    for preset, row in crf["presets"].items():
+        check("crf_seconds_per_image", row["seconds_median"], TARGETS["crf_seconds_per_image"],
+              row["seconds_median"] <= TARGETS["crf_seconds_per_image"], f"preset {preset}, {row['params']['iterations']} iterations")
+    return checks
+
+
+def child_main(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=("keras", "torch_eager", "torch_compile", "pipeline"))
+    parser.add_argument("--model")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--input-size", type=int, nargs=2)
+    parser.add_argument("--camvid-dir")
+    args = parser.parse_args(argv)
+    if args.kind == "keras":
+        result = measure_keras(args.model, args.precision, args.repeats, args.input_size)
+    elif args.kind == "pipeline":
+        result = measure_pipeline(args.camvid_dir, batch_size=10, batches=10)
+    else:
+        result = measure_torch(args.model, args.kind.split("_")[1], args.repeats, args.input_size)
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child_main(argv[1:])
+    import papers
+    from benchmarks import crf_speed
+    from common import results
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=papers.list_models())
+    parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                        help="one size for every model instead of the papers' (quick checks)")
+    parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
+    parser.add_argument("--output", default=str(REPO / "results" / "benchmarks" / "speed.json"))
+    args = parser.parse_args(argv)
+    size = ["--input-size", *map(str, args.input_size)] if args.input_size else []
+
+    peak = measure_peak(repeats=args.repeats + 2)
+    print("peak", peak, flush=True)
+    keras_rows, torch_rows = [], []
+    for name in args.models:
+        for precision in args.precisions:
+            row = {"model": name, "precision": precision, **run_child(
+                "keras", "--model", name, "--precision", precision, "--repeats", str(args.repeats), *size)}
+            if "error" not in row:
+                conv_peak = peak["conv3x3_bfloat16_gflops_per_s" if precision == "mixed_bfloat16"
+                                 else "conv3x3_float32_gflops_per_s"]
+                row["train_fraction_of_conv_peak"] = row["train_gflops_per_s"] / conv_peak
+            keras_rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "step_seconds"}), flush=True)
+    if not args.no_torch:
+        from benchmarks.torch_models import TORCH_MODELS
+
+        for name in (m for m in TORCH_MODELS if m in args.models):
+            for mode in ("eager", "compile"):
+                row = {"model": name, "framework": f"torch_{mode}",
+                       **run_child(f"torch_{mode}", "--model", name, "--repeats", str(args.repeats), *size)}
+                torch_rows.append(row)
+                print(json.dumps(row), flush=True)
+    pipeline = None
+    if Path(args.camvid_dir, "train").is_dir():
+        pipeline = run_child("pipeline", "--camvid-dir", args.camvid_dir)
+        print("pipeline", pipeline, flush=True)
+    crf = crf_speed.measure(args.camvid_dir, iterations=5, repeats=args.repeats)
+    record = {
+        "peak": peak, "keras": keras_rows, "torch": torch_rows, "pipeline": pipeline, "crf": crf,
+        "targets": check_targets(peak, keras_rows, torch_rows, pipeline, crf),
+        "step_budget_gflop": STEP_BUDGET_GFLOP, "command": " ".join(["python -m benchmarks.speed", *argv]),
+        "code_version": results.code_version(), "environment": results.environment(),
+    }
+    results.write_json(args.output, record)
+    print(f"wrote {args.output}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""benchmarks.speed end to end at a tiny size, and its section of BENCHMARKS.md."""
+import json
+
+from benchmarks import speed, table
+
+
+def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
+    output = tmp_path / "speed.json"
+    record = speed.main(["--models", "segnet_basic", "--precisions", "float32", "--input-size", "32", "32",
+                         "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path / "no_camvid"),
+                         "--output", str(output)])
+    assert json.loads(output.read_text()) == json.loads(json.dumps(record))
+    assert record["peak"]["conv3x3_float32_gflops_per_s"] > 0
+    (row,) = record["keras"]
+    assert row["model"] == "segnet_basic" and row["input_size"] == [32, 32] and row["train_batch"] == 12
+    assert row["train_ms_per_image"] > 0 and row["infer_ms_per_image"] > 0 and row["peak_rss_gib"] > 0.1
+    assert len(row["step_seconds"]) == 2 + 1  # warm-up steps, then the timed one
+    assert record["pipeline"] is None  # no CamVid files
+    checks = {check["target"]: check for check in record["targets"]}
+    assert checks["segnet_basic_train_ms_per_image"]["value"] == row["train_ms_per_image"]
+    assert checks["crf_seconds_per_image"]["threshold"] == speed.TARGETS["crf_seconds_per_image"]
+
+    section = table.speed_section(record)
+    assert f"| segnet_basic | float32 | 32x32 | 12 (schedule 12) | {row['train_ms_per_image']:.0f} |" in section
+
+
+def test_a_failing_model_is_recorded_not_fatal(tmp_path):
+    record = speed.main(["--models", "unet", "--precisions", "float32", "--input-size", "32", "32", "--repeats", "1",
+                         "--no-torch", "--camvid-dir", str(tmp_path), "--output", str(tmp_path / "speed.json")])
+    assert "not a valid tile size" in record["keras"][0]["error"]
+    assert "failed: ValueError" in table.speed_section(record)
