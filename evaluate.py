@@ -4,7 +4,8 @@
         --data-dir ../shared/data/camvid --split test --output runs/NAME/results_test.json
 
 The model runs at its input size; its logits are resized (bilinear) to each label's original size
-before the argmax, so every method is scored on the same pixels. Prints a per-class table and the
+before the argmax, so every method is scored on the same pixels. Models with unpadded convolutions
+(U-Net) or trained on random crops predict by tiles at the data's own scale instead. Prints a per-class table and the
 summary metrics and writes a results JSON (see `evaluate()` for its fields).
 """
 import argparse
@@ -39,13 +40,14 @@ def load_checkpoint(path):
     return model, results.read_run_config(config_path) if config_path.exists() else {}
 
 
-def predictor(model):
+def predictor(model, tiles=False):
     """A function: original images -> (class ids, softmax probabilities) at their own size.
 
     A model whose output has its input's size runs on the image resized to its input size (when
     fixed), and its logits are resized bilinearly back to the image (= label) size. A model with
     unpadded convolutions, whose output is its input less a border (U-Net), predicts the image
-    by overlap-tiles with mirrored context instead (`common.tiling`).
+    by overlap-tiles with mirrored context instead (`common.tiling`), and so does any model with
+    `tiles`: one trained on random crops sees test images at their own scale, tile by tile.
     """
     input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
     logits_of = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
@@ -56,11 +58,11 @@ def predictor(model):
         return tf.image.resize(logits_of(inputs), tf.shape(images)[1:3])
 
     def tiled_logits(images):
-        return np.stack([overlap_tile_predict(lambda tiles: logits_of(tiles).numpy(), image, input_size, output_size)
+        return np.stack([overlap_tile_predict(lambda batch: logits_of(batch).numpy(), image, input_size, output_size)
                          for image in images.numpy()])
 
     def predict(images):
-        logits = resized_logits(images) if output_size == input_size else tiled_logits(images)
+        logits = tiled_logits(images) if tiles or output_size != input_size else resized_logits(images)
         return tf.argmax(logits, axis=-1, output_type=tf.int32), tf.nn.softmax(logits)
 
     return predict
@@ -73,14 +75,19 @@ def check_classes(model, info):
                          f"{info.num_classes} ({', '.join(info.class_names)})")
 
 
-def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True):
+def trained_on_crops(config):
+    """Whether a run config's model learnt from random crops, and so should predict by tiles."""
+    return bool(config.get("schedule", {}).get("crop_size"))
+
+
+def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False):
     """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
     check_classes(model, datasets.get_info(dataset, data_dir))
     source, info = datasets.load(dataset, split, data_dir)
     if limit:
         source = source.take(limit)
     num_images = int(source.cardinality())
-    predict = predictor(model)
+    predict = predictor(model, tiles)
     progress = keras.utils.Progbar(num_images, verbose=1 if verbose else 0, unit_name="image")
 
     def examples():
@@ -93,16 +100,18 @@ def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, 
 
 
 def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-             crf_params=None, verbose=True):
+             crf_params=None, verbose=True, tiles=False):
     """Scores `model` on `dataset`/`split`; returns the results dict (metrics, per-class IoU, timing).
 
     With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
     cores, overlapping the network), and the results hold both metric sets and their difference.
     """
-    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose)
+    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles)
     confusion = np.zeros((info.num_classes, info.num_classes), np.int64)
     crf_confusion = np.zeros_like(confusion)
     crf_seconds = []
+    boundary = info.class_names.index(info.boundary_class) if info.boundary_class else None
+    rand_errors, crf_rand_errors = [], []
     pool = CrfPool(crf_params) if crf_params is not None else None
     pending = collections.deque()
 
@@ -112,10 +121,14 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
             refined, seconds = future.result()
             crf_confusion[...] += metrics.confusion_matrix(label, refined, info.num_classes, info.ignore_label)
             crf_seconds.append(seconds)
+            if boundary is not None:
+                crf_rand_errors.append(metrics.rand_error(label, refined, boundary, info.ignore_label))
 
     start = time.perf_counter()
     for index, (image, label, predicted, probs) in enumerate(examples):
         confusion += metrics.confusion_matrix(label, predicted, info.num_classes, info.ignore_label)
+        if boundary is not None:
+            rand_errors.append(metrics.rand_error(label, predicted, boundary, info.ignore_label))
         if overlays_dir and index < num_overlays:
             panel = viz.comparison_panel(image, label, predicted, info.palette, info.ignore_label)
             viz.save_png(Path(overlays_dir) / f"{split}_{index:04d}.png", panel)
@@ -132,6 +145,7 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
         "params": model.count_params(),
         "gflops": round(count_flops(model) / 1e9, 3) if None not in model.input_shape[1:3] else None,
         "input_size": list(model.input_shape[1:3]),
+        "inference": "tiles" if tiles or model.input_shape[1:3] != model.output_shape[1:3] else "resize",
         "class_names": list(info.class_names),
         "metrics": metrics.segmentation_scores(confusion),
         "confusion_matrix": confusion.tolist(),
@@ -140,13 +154,18 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
         "code_version": results.code_version(),
         "environment": results.environment(),
     }
+    if boundary is not None:
+        result["metrics"].update(metrics.boundary_scores(confusion, boundary, rand_errors))
     if pool is not None:
         pool.close()
         crf_scores = metrics.segmentation_scores(crf_confusion)
+        if boundary is not None:
+            crf_scores.update(metrics.boundary_scores(crf_confusion, boundary, crf_rand_errors))
         result["crf"] = {
             "params": pool.params,
             "metrics": crf_scores,
-            "delta": {key: crf_scores[key] - result["metrics"][key] for key in SUMMARY_KEYS},
+            "delta": {key: value - result["metrics"][key] for key, value in crf_scores.items()
+                      if isinstance(value, float)},
             "confusion_matrix": crf_confusion.tolist(),
             "seconds_per_image": round(float(np.mean(crf_seconds)), 4),
             "workers": pool.workers,
@@ -154,10 +173,10 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
     return result
 
 
-def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True):
+def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False):
     """DeepLab-style grid search of the CRF's appearance kernel on `split` (use val), by mIoU."""
     grid = grid or CRF_GRID
-    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose)
+    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles)
     images, labels, _, probs = zip(*examples)
     trials = []
     with CrfPool() as pool:
@@ -185,6 +204,8 @@ def format_table(result):
         crf_iou = f"  {100 * crf['metrics']['iou'][index]:7.2f}" if crf else ""
         lines.append(f"{name:<{width}}  {100 * iou:6.2f}  {100 * acc:6.2f}{crf_iou}")
     lines.append("  ".join(f"{key} {100 * scores[key]:.2f}" for key in SUMMARY_KEYS))
+    if "rand_error" in scores:
+        lines.append("  ".join(f"{key} {scores[key]:.4f}" for key in metrics.BOUNDARY_SCORES))
     if crf:
         lines.append("+CRF: " + "  ".join(f"{key} {100 * crf['metrics'][key]:.2f} ({100 * crf['delta'][key]:+.2f})"
                                          for key in SUMMARY_KEYS))
@@ -245,14 +266,15 @@ def main(argv=None):
     if not dataset:
         raise SystemExit("--dataset is required: the checkpoint has no config.json naming its dataset")
     data_dir = args.data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
+    tiles = trained_on_crops(config)
     if args.crf_search:
-        found = search_crf_params(model, dataset, args.split, data_dir, args.limit)
+        found = search_crf_params(model, dataset, args.split, data_dir, args.limit, tiles=tiles)
         results.write_json(args.crf_search, found)
         print(f"best CRF parameters {found['best']} (mIoU {100 * found['best_miou']:.2f}) written to {args.crf_search}")
         return found
     crf_params = resolve_crf_params(args, config) if args.crf else None
     result = evaluate(model, dataset, args.split, data_dir, args.batch_size, args.limit,
-                      args.save_overlays, args.num, crf_params)
+                      args.save_overlays, args.num, crf_params, tiles=tiles)
     result["checkpoint"] = str(args.checkpoint)
     result["train_config"] = config
     output = Path(args.output or Path(args.checkpoint).with_name(f"results_{dataset}_{args.split}.json"))

@@ -74,7 +74,7 @@ def save_label_png(path, labels, palette):
 def predict(checkpoint, inputs, output, crf_params=None):
     model, config = evaluate.load_checkpoint(checkpoint)
     palette = palette_of(config, model.output_shape[-1])
-    predictor = evaluate.predictor(model)
+    predictor = evaluate.predictor(model, evaluate.trained_on_crops(config))
     paths = image_paths(inputs)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

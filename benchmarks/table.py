@@ -36,7 +36,16 @@ def percent(value):
 
 
 def scores(metrics):
+    if "rand_error" in metrics:  # boundary detection (ISBI 2012): errors as fractions, as the challenge ranks
+        return (f"pixel error {metrics['pixel_error']:.4f}, Rand error {metrics['rand_error']:.4f}, "
+                f"membrane IoU {percent(metrics['foreground_iou'])}")
     return " / ".join(percent(metrics.get(key)) for key in SUMMARY_KEYS)
+
+
+def crf_change(crf):
+    if "rand_error" in crf["delta"]:
+        return f"{crf['delta']['rand_error']:+.4f} Rand error"
+    return f"{100 * crf['delta']['miou']:+.1f} mIoU"
 
 
 def reported_cell(name, dataset):
@@ -62,7 +71,7 @@ def evaluated_gflops(name, data):
 def run_row(name, path, data):
     config = data["train_config"]
     crf = data.get("crf")
-    crf_cell = (f"{scores(crf['metrics'])} ({100 * crf['delta']['miou']:+.1f} mIoU, {crf['seconds_per_image']:.2f} s/img)"
+    crf_cell = (f"{scores(crf['metrics'])} ({crf_change(crf)}, {crf['seconds_per_image']:.2f} s/img)"
                 if crf else "not run")
     train_time = config.get("train_wall_time_s")
     deviations = "; ".join(config.get("deviations", []) + [config["schedule"].get("notes", "")]).strip("; ")
@@ -90,9 +99,10 @@ def missing_row(name, summary):
         "model": name, "dataset": schedule.dataset, "protocol": "—",
         "params": f"{cost['params'] / 1e6:.2f}M" if cost else "—",
         "gflops": f"{cost['gflops']:.1f} @ {'x'.join(map(str, cost['input_size']))}" if cost else "—",
-        "reported": reported_cell(name, schedule.dataset), "reproduced": "not run yet", "crf": "—",
+        "reported": reported_cell(name, schedule.dataset),
+        "reproduced": "not run here (needs VOC)" if schedule.dataset == "voc" else "not run yet", "crf": "—",
         "train": "—", "inference": "—",
-        "deviations": "VOC is not available on this machine" if schedule.dataset == "voc" else "—",
+        "deviations": "PASCAL VOC is not available on this machine" if schedule.dataset == "voc" else "—",
         "source": "—",
     }
 
@@ -109,7 +119,10 @@ def build_rows(results_dir, summary_path):
                if Path(summary_path).exists() else {})
     rows = []
     for name in papers.list_models():
-        rows += [run_row(name, path, data) for path, data in runs.get(name, [])] or [missing_row(name, summary)]
+        entries = runs.get(name, [])
+        rows += [run_row(name, path, data) for path, data in entries]
+        if papers.get_schedule(name).dataset not in {data["dataset"] for _, data in entries}:
+            rows.append(missing_row(name, summary))  # the paper's own benchmark, not run (yet)
     return rows
 
 
@@ -128,6 +141,8 @@ def plot(runs, path):
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for name, entries in runs.items():
         for _, data in entries:
+            if "rand_error" in data["metrics"]:
+                continue  # boundary detection (ISBI): not on the CamVid mIoU axis
             gflops = evaluated_gflops(name, data)
             axes.scatter(gflops, 100 * data["metrics"]["miou"], color="tab:blue")
             axes.annotate(f"{name} ({data['train_config'].get('protocol')})",

@@ -14,6 +14,18 @@ from common.layers import PACKAGE
 NORMALIZATIONS = ("valid", "weights", "none")
 
 
+def _sum_over_replicas(value):
+    """`value` summed over the tf.distribute replicas training in sync (itself elsewhere)."""
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SegmentationCrossEntropy(keras.losses.Loss):
     """Softmax cross-entropy from logits `[B, H, W, K]` against int labels `[B, H, W]` (or `[B, H,
@@ -31,7 +43,9 @@ class SegmentationCrossEntropy(keras.losses.Loss):
     A batch with no labelled pixel has loss 0.
 
     The loss uses Keras' "sum" reduction and `call` returns each pixel's loss already divided by
-    the batch normaliser, so the reduction yields exactly these batch-level semantics.
+    the batch normaliser, so the reduction yields exactly these batch-level semantics. Under
+    tf.distribute, where the replicas' gradients are summed, the normaliser is summed over the
+    replicas, so the step is the one the whole batch would give on one device.
     Computation is float32 even for bfloat16/float16 logits under mixed precision.
     """
 
@@ -76,9 +90,9 @@ class SegmentationCrossEntropy(keras.losses.Loss):
             pixel_weights *= ops.take(ops.convert_to_tensor(self.class_weights), safe_labels)
         weighted_loss = pixel_loss * pixel_weights
         if self.normalization == "valid":
-            return ops.divide_no_nan(weighted_loss, ops.sum(ops.cast(labelled, "float32")))
+            return ops.divide_no_nan(weighted_loss, _sum_over_replicas(ops.sum(ops.cast(labelled, "float32"))))
         if self.normalization == "weights":
-            return ops.divide_no_nan(weighted_loss, ops.sum(pixel_weights))
+            return ops.divide_no_nan(weighted_loss, _sum_over_replicas(ops.sum(pixel_weights)))
         return weighted_loss
 
     def get_config(self):

@@ -14,6 +14,7 @@ import numpy as np
 from common.layers import PACKAGE
 
 SCORES = ("pixel_accuracy", "mean_accuracy", "miou", "fwiou")
+BOUNDARY_SCORES = ("pixel_error", "foreground_iou", "rand_error")  # boundary_scores, e.g. ISBI 2012
 
 
 def confusion_matrix(y_true, y_pred, num_classes, ignore_label=255):
@@ -39,6 +40,39 @@ def confusion_matrix(y_true, y_pred, num_classes, ignore_label=255):
     index = y_true[labelled] * num_classes + y_pred[labelled]
     counts = np.bincount(index, minlength=num_classes**2)
     return counts.reshape(num_classes, num_classes).astype(np.int64)
+
+
+def regions(label, boundary_class, ignore_label=255):
+    """The 4-connected regions of the pixels that are neither boundary nor ignored, numbered 1..n (0 elsewhere)."""
+    from scipy import ndimage
+
+    return ndimage.label((label != boundary_class) & (label != ignore_label))[0]
+
+
+def rand_error(label, predicted, boundary_class, ignore_label=255):
+    """ISBI 2012's foreground-restricted Rand error of one image, 1 - V_rand (Arganda-Carreras et al. 2015).
+
+    Objects are the connected regions between boundaries in the ground truth and in the prediction
+    (`regions`); over the pixels inside ground-truth objects, with n_ij pixels in true object i and
+    predicted region j (j = 0: predicted boundary), V_rand = 2 sum n_ij^2 / (sum_i a_i^2 + sum_j b_j^2),
+    the F-score of pixel pairs placed together (as skimage.metrics.adapted_rand_error).
+    """
+    true_regions = regions(label, boundary_class, ignore_label)
+    inside = true_regions > 0
+    if not inside.any():
+        return math.nan
+    true = true_regions[inside].astype(np.int64)
+    pred = regions(predicted, boundary_class, ignore_label)[inside].astype(np.int64)
+    joint = np.unique(true * (pred.max() + 1) + pred, return_counts=True)[1].astype(np.float64)
+    true_sizes, pred_sizes = np.bincount(true).astype(np.float64), np.bincount(pred).astype(np.float64)
+    return 1.0 - 2.0 * np.sum(joint ** 2) / (np.sum(true_sizes ** 2) + np.sum(pred_sizes ** 2))
+
+
+def boundary_scores(cm, boundary_class, rand_errors):
+    """ISBI-style scores of boundary detection: pixel error, the boundary class's IoU, mean Rand error."""
+    scores = segmentation_scores(cm)
+    return {"pixel_error": 1.0 - scores["pixel_accuracy"], "foreground_iou": scores["iou"][boundary_class],
+            "rand_error": _mean(np.asarray(rand_errors, dtype=np.float64))}
 
 
 def _mean(values):

@@ -13,10 +13,15 @@ class DatasetInfo:
     palette: tuple[tuple[int, int, int], ...]  # RGB per class, for overlays
     splits: tuple[str, ...]
     ignore_label: int = IGNORE_LABEL
+    # For boundary-detection data such as ISBI 2012's membranes: the boundary class, whose
+    # complement's connected regions are the objects that the Rand error compares.
+    boundary_class: str | None = None
 
     def __post_init__(self):
         if len(self.palette) != len(self.class_names):
             raise ValueError(f"{self.name}: {len(self.class_names)} classes but {len(self.palette)} palette colours")
+        if self.boundary_class is not None and self.boundary_class not in self.class_names:
+            raise ValueError(f"{self.name}: boundary class {self.boundary_class!r} is not one of {self.class_names}")
 
     @property
     def num_classes(self) -> int:

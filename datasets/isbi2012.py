@@ -15,7 +15,7 @@ from datasets.pipeline import decode_pairs, label_map_from
 
 CLASS_NAMES = ("membrane", "cell")
 PALETTE = ((0, 0, 0), (255, 255, 255))  # the label PNGs' own colours
-INFO = DatasetInfo("isbi2012", CLASS_NAMES, PALETTE, ("train", "val", "trainval"))
+INFO = DatasetInfo("isbi2012", CLASS_NAMES, PALETTE, ("train", "val", "trainval"), boundary_class="membrane")
 LABEL_MAP = label_map_from({0: 0, 255: 1}, len(CLASS_NAMES))
 VAL_IMAGES = 5
 

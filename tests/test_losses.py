@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -114,3 +119,12 @@ def test_trains_in_compiled_model():
     history = model.fit(images, labels, batch_size=len(images), epochs=1, verbose=0)
     # With one full batch, the logged loss is the loss before the update.
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("normalization", ["valid", "weights", "none"])
+def test_a_step_on_two_replicas_equals_the_step_on_one_device(normalization):
+    script = Path(__file__).with_name("distributed_step.py")
+    done = subprocess.run([sys.executable, str(script), normalization], cwd=script.parents[1], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 1e-6

@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from common.metrics import SCORES, ConfusionMatrixMetric, confusion_matrix, segmentation_scores
+from common.metrics import (SCORES, ConfusionMatrixMetric, boundary_scores, confusion_matrix, rand_error, regions,
+                            segmentation_scores)
 
 
 def brute_force(y_true, y_pred, num_classes, ignore_label=255):
@@ -203,3 +204,42 @@ def test_metric_in_fit_evaluate_and_saved_model(tmp_path):
     metric = {m.name: m for m in loaded.metrics[1].metrics}["miou"]
     assert isinstance(metric, ConfusionMatrixMetric)
     np.testing.assert_array_equal(metric.confusion_matrix(), expected_cm)
+
+
+def brute_force_rand_error(true_regions, predicted_regions):
+    """1 - F-score of pixel pairs (self-pairs included) that share a region, over ground-truth objects."""
+    inside = true_regions.ravel() > 0
+    true, pred = true_regions.ravel()[inside], predicted_regions.ravel()[inside]
+    same_true = true[:, None] == true[None, :]
+    same_pred = pred[:, None] == pred[None, :]
+    together_in_both = np.sum(same_true & same_pred)
+    precision, recall = together_in_both / np.sum(same_pred), together_in_both / np.sum(same_true)
+    return 1 - 2 * precision * recall / (precision + recall)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rand_error_matches_pair_counting(seed):
+    rng = np.random.default_rng(seed)
+    label = (rng.random((9, 11)) < 0.35).astype(np.uint8)  # 1 = boundary
+    label[0, :3] = 255
+    predicted = np.where(rng.random(label.shape) < 0.2, 1 - np.minimum(label, 1), np.minimum(label, 1))
+    expected = brute_force_rand_error(regions(label, 1), regions(predicted, 1))
+    assert rand_error(label, predicted, boundary_class=1) == pytest.approx(expected)
+
+
+def test_rand_error_is_zero_for_a_perfect_split_and_counts_merges():
+    label = np.zeros((5, 9), np.uint8)
+    label[:, 4] = 1  # a membrane between two cells
+    assert rand_error(label, label, boundary_class=1) == 0
+    assert regions(label, 1).max() == 2
+    merged = np.zeros_like(label)  # the membrane missed: the two 20-pixel cells become one region
+    together = 20 ** 2 + 20 ** 2
+    assert rand_error(label, merged, boundary_class=1) == pytest.approx(1 - 2 * together / (together + 40 ** 2))
+
+
+def test_boundary_scores_of_a_confusion_matrix():
+    cm = np.array([[30, 10], [5, 55]])  # boundary class 0
+    scores = boundary_scores(cm, 0, [0.1, 0.3, math.nan])
+    assert scores["pixel_error"] == pytest.approx(15 / 100)
+    assert scores["foreground_iou"] == pytest.approx(30 / 45)
+    assert scores["rand_error"] == pytest.approx(0.2)

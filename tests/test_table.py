@@ -27,7 +27,30 @@ def test_the_table_reproduces_the_results_file_exactly(tmp_path):
     assert enet["inference"] == "12.5 img/s with the CRF"
     assert "68.3" in enet["reported"] and "51.3" in enet["reported"]
     assert set(rows) == set(table.papers.list_models())  # every model has a row
-    assert rows["fcn8s"]["reproduced"] == "not run yet" and "VOC" in rows["fcn8s"]["deviations"]
+    assert rows["fcn8s"]["reproduced"] == "not run here (needs VOC)" and "VOC" in rows["fcn8s"]["deviations"]
+
+
+def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(tmp_path):
+    unet = {
+        "model": "unet", "dataset": "isbi2012", "split": "val", "num_images": 5, "params": 31031810, "gflops": 301.6,
+        "input_size": [380, 380], "metrics": {"pixel_accuracy": 0.92, "mean_accuracy": 0.88, "miou": 0.8,
+                                              "pixel_error": 0.08, "rand_error": 0.1234, "foreground_iou": 0.7},
+        "crf": {"metrics": {"pixel_error": 0.07, "rand_error": 0.1, "foreground_iou": 0.72},
+                "delta": {"rand_error": -0.0234, "miou": 0.01}, "seconds_per_image": 1.5},
+        "train_config": {"model": "unet", "protocol": "cpu", "deviations": [], "schedule": {"notes": ""}},
+    }
+    (tmp_path / "unet_cpu.json").write_text(json.dumps(unet))
+    fcn = {**json.loads(json.dumps(unet)), "model": "fcn8s", "dataset": "camvid", "split": "test",
+           "train_config": {"model": "fcn8s", "protocol": "cpu", "deviations": [], "schedule": {"notes": ""}}}
+    fcn["metrics"] = {"pixel_accuracy": 0.5, "mean_accuracy": 0.2, "miou": 0.1}
+    del fcn["crf"]
+    (tmp_path / "fcn8s_cpu.json").write_text(json.dumps(fcn))
+    rows = table.build_rows(tmp_path, tmp_path / "missing_summary.json")
+    (unet_row,) = [row for row in rows if row["model"] == "unet"]
+    assert unet_row["reproduced"] == "pixel error 0.0800, Rand error 0.1234, membrane IoU 70.0"
+    assert unet_row["crf"].startswith("pixel error 0.0700, Rand error 0.1000") and "-0.0234 Rand error" in unet_row["crf"]
+    fcn_rows = [row for row in rows if row["model"] == "fcn8s"]
+    assert [row["reproduced"] for row in fcn_rows] == ["50.0 / 20.0 / 10.0", "not run here (needs VOC)"]
 
 
 def test_the_command_writes_the_markdown_and_the_plot(tmp_path):

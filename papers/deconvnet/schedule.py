@@ -32,3 +32,14 @@ REPORTED = {
                  "no class balancing, 260K iterations"),
     ),
 }
+
+# A budget a 2-core CPU can finish, on CamVid (VOC is not available here): whole images resized to
+# 200x264 (about CamVid's aspect; fc6's 7x7 window needs pool5 >= 7x7, i.e. inputs >= 193 px), the
+# reference's batch of 8 without its 8-fold gradient accumulation, 8 epochs, step decay unreached.
+SCHEDULES["deconvnet"]["cpu"] = SCHEDULES["deconvnet"]["paper"].replace(
+    dataset="camvid", input_size=(200, 264), crop_size=None, batch_size=8, epochs=8, eval_split="test",
+    select_by="val_miou",
+    source="this project's CPU protocol, derived from the paper schedule",
+    notes="reduced budget on CamVid: 200x264 whole images, batch 8, 8 epochs; "
+          + SCHEDULES["deconvnet"]["paper"].notes,
+)

@@ -112,3 +112,13 @@ REPORTED = {
                  f"{SEGNET_CAMVID}; 160K iterations; BF 33.18"),
     ),
 }
+
+# A budget a 2-core CPU can finish, on CamVid (VOC is not available here): FCN-8s in one stage
+# (voc-fcn8s-atonce's scaled skips) with the paper's normalised-loss recipe (lr 1e-4, momentum 0.9,
+# weight decay 5e-4), batch 4 of whole images resized to 180x240, 5 epochs.
+SCHEDULES["fcn8s"]["cpu"] = paper(8).replace(
+    dataset="camvid", input_size=(180, 240), crop_size=None, batch_size=4, epochs=5, eval_split="test",
+    stages=(Stage("fcn8s_atonce", 5, {"at_once": True}),),
+    source="this project's CPU protocol, derived from the paper schedule and voc-fcn8s-atonce",
+    notes=f"reduced budget on CamVid: 180x240, batch 4, 5 epochs, FCN-8s trained at once; {NOT_PER_LAYER_LR}",
+)

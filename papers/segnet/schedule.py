@@ -64,3 +64,8 @@ SCHEDULES["segnet_basic"]["cpu"] = SCHEDULES["segnet_basic"]["paper"].replace(
     source="this project's CPU protocol, derived from the paper schedule",
     notes="reduced budget: 180x240 inputs, 25 epochs",
 )
+SCHEDULES["segnet"]["cpu"] = SCHEDULES["segnet"]["paper"].replace(
+    input_size=(180, 240), epochs=10,
+    source="this project's CPU protocol, derived from the paper schedule",
+    notes="reduced budget: 180x240 inputs, 10 epochs; " + SCHEDULES["segnet"]["paper"].notes,
+)
