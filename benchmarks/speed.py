@@ -102,9 +102,8 @@ def model_setup(name, input_size=None):
     return schedule, info, model.output_shape[1:3], gflops, batch
 
 
-def measure_keras(name, precision, repeats, input_size=None):
-    """Training step (train.py's) and a batch-1 forward pass (as evaluate.py's predictor runs it)."""
-    import keras
+def keras_training_setup(name, precision="float32", input_size=None):
+    """(compiled model, endless stream of one random batch, description) for timing train.py's step."""
     import tensorflow as tf
 
     import papers
@@ -119,7 +118,18 @@ def measure_keras(name, precision, repeats, input_size=None):
         model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3))
     loss = SegmentationCrossEntropy(info.num_classes, None, info.ignore_label, schedule.loss_normalization)
     compile_for_training(model, schedule, loss, steps_per_epoch=1000)
+    stream = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    return model, stream, {"input_size": list(schedule.input_size), "num_classes": info.num_classes,
+                           "forward_gflops_per_image": round(gflops, 3), "train_batch": batch,
+                           "schedule_batch": schedule.batch_size, "optimizer": schedule.optimizer}
 
+
+def measure_keras(name, precision, repeats, input_size=None):
+    """Training step (train.py's) and a batch-1 forward pass (as evaluate.py's predictor runs it)."""
+    import keras
+    import tensorflow as tf
+
+    model, stream, setup = keras_training_setup(name, precision, input_size)
     step_times = []
 
     class StepTimer(keras.callbacks.Callback):
@@ -129,16 +139,15 @@ def measure_keras(name, precision, repeats, input_size=None):
         def on_train_batch_end(self, batch, logs=None):
             step_times.append(time.perf_counter() - self.start)
 
-    stream = tf.data.Dataset.from_tensors((images, labels)).repeat()
     warmup = 2  # the first step traces and compiles
     model.fit(stream, steps_per_epoch=warmup + repeats, epochs=1, verbose=0, callbacks=[StepTimer()])
     train_s = statistics.median(step_times[warmup:])
+    image = next(iter(stream))[0][:1]
     forward = tf.function(lambda x: model(x, training=False))  # as evaluate.predictor calls the model
-    infer_s = median_seconds(lambda: forward(images[:1]).numpy(), repeats, warmup=2)
+    infer_s = median_seconds(lambda: forward(image).numpy(), repeats, warmup=2)
+    batch, gflops = setup["train_batch"], setup["forward_gflops_per_image"]
     return {
-        "model": name, "framework": "keras", "precision": precision, "input_size": list(schedule.input_size),
-        "num_classes": info.num_classes, "forward_gflops_per_image": round(gflops, 3), "train_batch": batch,
-        "schedule_batch": schedule.batch_size, "optimizer": schedule.optimizer,
+        "model": name, "framework": "keras", "precision": precision, **setup,
         "train_ms_per_image": 1000 * train_s / batch, "train_gflops_per_s": 3 * gflops * batch / train_s,
         "infer_ms_per_image": 1000 * infer_s, "infer_gflops_per_s": gflops / infer_s,
         "step_seconds": step_times, "peak_rss_gib": round(peak_rss_gib(), 2),

@@ -152,7 +152,8 @@ def plot(runs, path):
                 axes.scatter(gflops, reported[0].metrics["miou"], color="tab:orange", marker="*", s=80)
     axes.scatter([], [], color="tab:blue", label="reproduced")
     axes.scatter([], [], color="tab:orange", marker="*", label="reported by the paper")
-    axes.set_xscale("log")
+    if axes.collections and any(len(c.get_offsets()) for c in axes.collections):
+        axes.set_xscale("log")
     axes.set_xlabel("GFLOPs per image at the evaluated input size")
     axes.set_ylabel("mIoU (%)")
     axes.legend()
@@ -210,7 +211,7 @@ def speed_section(speed):
         + f" per {'x'.join(map(str, crf['size']))} image at 5 iterations.", "",
         "| target | threshold | measured | met | what |", "|---|---|---|---|---|"]
     for check in speed["targets"]:
-        lines.append(f"| {check['target']} | {check['threshold']:g} | {check['value']:.3g} | "
+        lines.append(f"| {check['target']} | {check['threshold']:g} | {check["value"]:.4g} | "
                      f"{'yes' if check['met'] else 'no'} | {check['detail']} |")
     return "\n".join(lines)
 

@@ -1,0 +1,81 @@
+"""Where a training step's time goes: TensorFlow's profiler over train.py's step, summed by op type.
+
+    python -m benchmarks.profile --model enet [--precision float32] [--steps 3]
+                                 [--output results/benchmarks/profile_enet.json]
+
+Builds the model, optimizer and loss as benchmarks.speed does (train.py's `compile_for_training`,
+the paper's input size and batch), warms the step up, records `--steps` steps with
+`tf.profiler.experimental`, and sums the host's TensorFlow op events by op type (Conv2D,
+Conv2DBackpropFilter, FusedBatchNormV3, ...) from the trace's XSpace. The JSON lists each op type's
+milliseconds per step and share of the op time; the TensorBoard-readable trace stays in `--logdir`.
+"""
+import argparse
+import collections
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.speed import REPO, keras_training_setup
+
+
+def op_time_by_type(logdir):
+    """{op type: total picoseconds} over the host plane's TensorFlow-op lines of the XSpace files."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    totals = collections.Counter()
+    for path in Path(logdir).rglob("*.xplane.pb"):
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(path.read_bytes())
+        for plane in space.planes:
+            if not plane.name.startswith("/host:CPU"):
+                continue
+            names = {key: metadata.name for key, metadata in plane.event_metadata.items()}
+            for line in plane.lines:
+                if line.name != "TensorFlow Ops":
+                    continue
+                for event in line.events:
+                    name = names.get(event.metadata_id, "?")
+                    totals[name.rsplit(":", 1)[-1]] += event.duration_ps
+    return totals
+
+
+def main(argv=None):
+    import tensorflow as tf
+
+    from common import results
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="enet")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"))
+    parser.add_argument("--logdir", help="where the trace goes (default: a temporary folder)")
+    parser.add_argument("--output", help="default: results/benchmarks/profile_<model>.json")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+
+    model, stream, setup = keras_training_setup(args.model, args.precision, args.input_size)
+    model.fit(stream, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up outside the profile
+    logdir = args.logdir or tempfile.mkdtemp(prefix="profile_")
+    tf.profiler.experimental.start(logdir)
+    model.fit(stream, steps_per_epoch=args.steps, epochs=1, verbose=0)
+    tf.profiler.experimental.stop()
+
+    totals = op_time_by_type(logdir)
+    total = sum(totals.values())
+    ops = [{"op": op, "ms_per_step": picoseconds / 1e9 / args.steps, "share": picoseconds / total}
+           for op, picoseconds in totals.most_common()]
+    record = {"model": args.model, "precision": args.precision, **setup, "steps": args.steps,
+              "op_ms_per_step": total / 1e9 / args.steps, "ops": ops, "logdir": logdir,
+              "command": " ".join(["python -m benchmarks.profile", *argv]),
+              "code_version": results.code_version(), "environment": results.environment()}
+    output = args.output or REPO / "results" / "benchmarks" / f"profile_{args.model}.json"
+    results.write_json(output, record)
+    for row in ops[:15]:
+        print(f"{row['op']:<40} {row['ms_per_step']:9.1f} ms/step {100 * row['share']:5.1f} %")
+    print(f"wrote {output}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
