@@ -211,7 +211,7 @@ def speed_section(speed):
         + f" per {'x'.join(map(str, crf['size']))} image at 5 iterations.", "",
         "| target | threshold | measured | met | what |", "|---|---|---|---|---|"]
     for check in speed["targets"]:
-        lines.append(f"| {check['target']} | {check['threshold']:g} | {check["value"]:.4g} | "
+        lines.append(f"| {check['target']} | {check['threshold']:g} | {check['value']:.4g} | "
                      f"{'yes' if check['met'] else 'no'} | {check['detail']} |")
     return "\n".join(lines)
 
