@@ -5,8 +5,9 @@
 
 Builds the model, optimizer and loss as benchmarks.speed does (train.py's `compile_for_training`,
 the paper's input size and batch), warms the step up, records `--steps` steps with
-`tf.profiler.experimental`, and sums the host's TensorFlow op events by op type (Conv2D,
-Conv2DBackpropFilter, FusedBatchNormV3, ...) from the trace's XSpace. The JSON lists each op type's
+`tf.profiler.experimental`, and sums the TensorFlow op events by op type (Conv2D,
+Conv2DBackpropFilter, FusedBatchNormV3, ...) from the trace's XSpace. Op times of concurrent ops
+add up, so shares are of op time, not of the step's wall time. The JSON lists each op type's
 milliseconds per step and share of the op time; the TensorBoard-readable trace stays in `--logdir`.
 """
 import argparse
@@ -19,7 +20,11 @@ from benchmarks.speed import REPO, keras_training_setup
 
 
 def op_time_by_type(logdir):
-    """{op type: total picoseconds} over the host plane's TensorFlow-op lines of the XSpace files."""
+    """{op type: total picoseconds} of the TensorFlow op events in the trace's XSpace files.
+
+    Op events sit on the host plane's executor threads ("tf_Compute/..."), named "name:type";
+    other events there (executor bookkeeping such as "ExecutorState::Process") are left out.
+    """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     totals = collections.Counter()
@@ -27,15 +32,14 @@ def op_time_by_type(logdir):
         space = xplane_pb2.XSpace()
         space.ParseFromString(path.read_bytes())
         for plane in space.planes:
-            if not plane.name.startswith("/host:CPU"):
-                continue
             names = {key: metadata.name for key, metadata in plane.event_metadata.items()}
             for line in plane.lines:
-                if line.name != "TensorFlow Ops":
+                if not line.name.startswith("tf_Compute"):
                     continue
                 for event in line.events:
-                    name = names.get(event.metadata_id, "?")
-                    totals[name.rsplit(":", 1)[-1]] += event.duration_ps
+                    name = names.get(event.metadata_id, "")
+                    if ":" in name and "::" not in name:
+                        totals[name.rsplit(":", 1)[1]] += event.duration_ps
     return totals
 
 

@@ -298,6 +298,8 @@ def main(argv=None):
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--update", action="store_true", help="replace only the re-measured rows of --output "
+                        "(each row records the code version and command that measured it)")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
                         help="one size for every model instead of the papers' (quick checks)")
     parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
@@ -332,10 +334,22 @@ def main(argv=None):
         pipeline = run_child("pipeline", "--camvid-dir", args.camvid_dir)
         print("pipeline", pipeline, flush=True)
     crf = crf_speed.measure(args.camvid_dir, iterations=5, repeats=args.repeats)
+    command = " ".join(["python -m benchmarks.speed", *argv])
+    for row in keras_rows + torch_rows:
+        row["code_version"], row["command"] = results.code_version(), command
+    if args.update and Path(args.output).exists():
+        # Re-measured rows replace their namesakes; the rest of the file's rows stay.
+        previous = results.read_json(args.output)
+        new_keras = {(row["model"], row["precision"]) for row in keras_rows}
+        new_torch = {(row["model"], row["framework"]) for row in torch_rows}
+        keras_rows = [row for row in previous["keras"] if (row["model"], row["precision"]) not in new_keras] + keras_rows
+        torch_rows = [row for row in previous["torch"] if (row["model"], row["framework"]) not in new_torch] + torch_rows
+        pipeline = pipeline or previous["pipeline"]
+        command = f"{previous['command']}; then {command}"
     record = {
         "peak": peak, "keras": keras_rows, "torch": torch_rows, "pipeline": pipeline, "crf": crf,
         "targets": check_targets(peak, keras_rows, torch_rows, pipeline, crf),
-        "step_budget_gflop": STEP_BUDGET_GFLOP, "command": " ".join(["python -m benchmarks.speed", *argv]),
+        "step_budget_gflop": STEP_BUDGET_GFLOP, "command": command,
         "code_version": results.code_version(), "environment": results.environment(),
     }
     results.write_json(args.output, record)

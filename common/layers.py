@@ -6,7 +6,8 @@ inside each pooling window. The switches are stored here as the window-local arg
 inside the 2x2 window, i.e. the "2 bits per window" of the SegNet paper) rather than TF's flat index
 from `tf.nn.max_pool_with_argmax`, so that both layers are written in `keras.ops` only: they run on
 any Keras backend, compile under XLA (which has no kernel for `MaxPoolWithArgmax`), and need no
-scatter. Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
+scatter; on CPU-only TensorFlow the pooling runs TF's own MaxPoolWithArgmax kernel instead, which
+is faster and gives the same switches (`tensorflow_pooling`). Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
 padded at the bottom/right with -inf, and unpooling crops back to the encoder's size
 (Caffe's `upsample_h`/`upsample_w`).
 """
@@ -69,6 +70,50 @@ def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True, paddin
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
+def _pad_to_even(inputs):
+    """Caffe's ceil-mode pooling: pad odd sizes at the bottom/right with -inf."""
+    pad_h, pad_w = inputs.shape[1] % 2, inputs.shape[2] % 2
+    if pad_h or pad_w:
+        inputs = ops.pad(inputs, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=float("-inf"))
+    return inputs
+
+
+def portable_pooling(inputs):
+    """(pooled, switches) in keras.ops: any backend, XLA included."""
+    inputs = _pad_to_even(inputs)
+    height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+    windows = ops.reshape(inputs, (-1, height // 2, 2, width // 2, 2, channels))
+    windows = ops.reshape(ops.transpose(windows, (0, 1, 3, 5, 2, 4)), (-1, height // 2, width // 2, channels, 4))
+    switches = ops.cast(ops.argmax(windows, axis=-1), "int32")
+    # Gather rather than ops.max: the gradient then goes to the one switch position, as in
+    # Caffe, instead of being shared among tied maxima (common after ReLU).
+    pooled = ops.squeeze(ops.take_along_axis(windows, ops.expand_dims(switches, -1), axis=-1), -1)
+    return pooled, switches
+
+
+def tensorflow_pooling(inputs):
+    """(pooled, switches) from TF's MaxPoolWithArgmax kernel and its gradient kernel: the same
+    values, switches and gradients as `portable_pooling`, at a fraction of its cost in ENet's
+    training step (benchmarks.profile); XLA has no such kernel."""
+    import tensorflow as tf
+
+    inputs = _pad_to_even(inputs)
+    pooled, flat = tf.nn.max_pool_with_argmax(inputs, 2, 2, "VALID", include_batch_in_index=False)
+    position = flat // inputs.shape[3]  # flat = (row * width + column) * channels + channel
+    row, column = position // inputs.shape[2], position % inputs.shape[2]
+    return pooled, tf.cast((row % 2) * 2 + column % 2, "int32")
+
+
+def _use_tensorflow_pooling(inputs):
+    # Keras compiles with XLA only where there is an accelerator ("auto"), and TF's kernel has no
+    # bfloat16 CPU version, so the fast path is for float32/float16 on CPU-only TensorFlow.
+    if keras.backend.backend() != "tensorflow" or inputs.dtype not in ("float32", "float16"):
+        return False
+    import tensorflow as tf
+
+    return not any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MaxPoolingWithArgmax2D(keras.layers.Layer):
     """2x2/stride-2 max-pooling returning `(pooled, switches)`; switches are int32 in 0..3.
@@ -77,18 +122,9 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
     """
 
     def call(self, inputs):
-        height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
-        pad_h, pad_w = height % 2, width % 2
-        if pad_h or pad_w:
-            inputs = ops.pad(inputs, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=float("-inf"))
-        out_h, out_w = (height + pad_h) // 2, (width + pad_w) // 2
-        windows = ops.reshape(inputs, (-1, out_h, 2, out_w, 2, channels))
-        windows = ops.reshape(ops.transpose(windows, (0, 1, 3, 5, 2, 4)), (-1, out_h, out_w, channels, 4))
-        switches = ops.cast(ops.argmax(windows, axis=-1), "int32")
-        # Gather rather than ops.max: the gradient then goes to the one switch position, as in
-        # Caffe, instead of being shared among tied maxima (common after ReLU).
-        pooled = ops.squeeze(ops.take_along_axis(windows, ops.expand_dims(switches, -1), axis=-1), -1)
-        return pooled, switches
+        if _use_tensorflow_pooling(inputs):
+            return tensorflow_pooling(inputs)
+        return portable_pooling(inputs)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape

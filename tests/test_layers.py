@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.layers import BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
+from common.layers import (BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D,
+                           portable_pooling, tensorflow_pooling)
 
 
 def brute_force_unpool(x):
@@ -119,3 +120,19 @@ def test_fused_batch_norm_matches_keras_batch_norm(policy):
             np.testing.assert_allclose(fused_gradient, reference_gradient, atol=tolerance * 10, rtol=tolerance)
     np.testing.assert_allclose(fused.moving_mean.numpy(), reference.moving_mean.numpy(), rtol=1e-6)
     np.testing.assert_allclose(fused.moving_variance.numpy(), reference.moving_variance.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8, 3), (1, 5, 7, 4)])
+def test_tensorflow_pooling_matches_the_portable_pooling(shape):
+    rng = np.random.default_rng(8)
+    x = tf.constant(np.maximum(rng.normal(size=shape), 0).astype("float32"))  # ReLU output: many ties at 0
+    weights = tf.constant(rng.normal(size=((shape[1] + 1) // 2, (shape[2] + 1) // 2, shape[3])).astype("float32"))
+    results = []
+    for pooling in (portable_pooling, tensorflow_pooling):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            pooled, switches = pooling(x)
+            loss = tf.reduce_sum(pooled * weights)
+        results.append((pooled.numpy(), switches.numpy(), tape.gradient(loss, x).numpy()))
+    for portable, fast in zip(*results):
+        np.testing.assert_array_equal(portable, fast)

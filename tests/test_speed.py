@@ -29,3 +29,15 @@ def test_a_failing_model_is_recorded_not_fatal(tmp_path):
                          "--no-torch", "--camvid-dir", str(tmp_path), "--output", str(tmp_path / "speed.json")])
     assert "not a valid tile size" in record["keras"][0]["error"]
     assert "failed: ValueError" in table.speed_section(record)
+
+
+def test_update_replaces_only_the_remeasured_rows(tmp_path):
+    output = tmp_path / "speed.json"
+    common = ["--precisions", "float32", "--input-size", "32", "32", "--repeats", "1", "--no-torch",
+              "--camvid-dir", str(tmp_path), "--output", str(output)]
+    first = speed.main(["--models", "segnet_basic", "segnet", *common])
+    second = speed.main(["--models", "segnet", "--update", *common])
+    rows = {row["model"]: row for row in second["keras"]}
+    assert rows["segnet_basic"] == first["keras"][0]
+    assert rows["segnet"]["step_seconds"] != first["keras"][1]["step_seconds"]
+    assert second["command"].count("python -m benchmarks.speed") == 2
