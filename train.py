@@ -71,8 +71,9 @@ def parse_args(argv=None):
     schedule.add_argument("--input-size", type=size_flag, help="HEIGHTxWIDTH the model is built for (default: "
                           "the schedule's on its own dataset, else the size of the first training image)")
     schedule.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS)
-    schedule.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy: mixed_bfloat16 roughly "
-                          "halves a step on CPUs with AVX512-BF16, mixed_float16 is for GPUs (see BENCHMARKS.md)")
+    schedule.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy (default: the schedule's, "
+                          "float32): mixed_float16 for GPUs; mixed_bfloat16 measured slower than float32 on the "
+                          "project's AVX512-BF16 CPU (BENCHMARKS.md)")
     parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for VGG-based models "
                         "(default: random init, recorded as a deviation in the results)")
     parser.add_argument("--model-option", action="append", default=[], type=model_option, metavar="KEY=VALUE",
