@@ -7,7 +7,7 @@ inside the 2x2 window, i.e. the "2 bits per window" of the SegNet paper) rather 
 from `tf.nn.max_pool_with_argmax`, so that both layers are written in `keras.ops` only: they run on
 any Keras backend, compile under XLA (which has no kernel for `MaxPoolWithArgmax`), and need no
 scatter; on CPU-only TensorFlow the pooling runs TF's own MaxPoolWithArgmax kernel instead, which
-is faster and gives the same switches (`tensorflow_pooling`). Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
+gives the same switches (`tensorflow_pooling`). Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
 padded at the bottom/right with -inf, and unpooling crops back to the encoder's size
 (Caffe's `upsample_h`/`upsample_w`).
 """
@@ -93,8 +93,8 @@ def portable_pooling(inputs):
 
 def tensorflow_pooling(inputs):
     """(pooled, switches) from TF's MaxPoolWithArgmax kernel and its gradient kernel: the same
-    values, switches and gradients as `portable_pooling`, at a fraction of its cost in ENet's
-    training step (benchmarks.profile); XLA has no such kernel."""
+    values, switches and gradients as `portable_pooling`, without its window transposes and
+    gather/scatter; XLA has no such kernel."""
     import tensorflow as tf
 
     inputs = _pad_to_even(inputs)

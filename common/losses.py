@@ -84,8 +84,8 @@ class SegmentationCrossEntropy(keras.losses.Loss):
         # ignore_label is outside 0..K-1: gather with a valid index, then zero those pixels out
         # by multiplication so their gradient is exactly 0 rather than NaN.
         safe_labels = ops.where(labelled, labels, 0)
-        # -log softmax at the label, as a product with one-hot labels: a quarter faster on CPU than
-        # TF's SparseSoftmaxCrossEntropyWithLogits kernel for CamVid-sized batches.
+        # -log softmax at the label, as a product with one-hot labels (two cheap passes over the
+        # logits rather than TF's sparse softmax cross-entropy kernel).
         num_classes = logits.shape[-1]
         pixel_loss = -ops.sum(ops.log_softmax(logits, axis=-1) * ops.one_hot(safe_labels, num_classes), axis=-1)
         pixel_weights = ops.cast(labelled, "float32")
