@@ -127,4 +127,4 @@ def test_a_step_on_two_replicas_equals_the_step_on_one_device(normalization):
     done = subprocess.run([sys.executable, str(script), normalization], cwd=script.parents[1], capture_output=True,
                           text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.split()[-1]) < 1e-6
+    assert float(done.stdout.split()[-1]) < 1e-5  # float32 rounding; a wrong normalisation is ~1e-2
