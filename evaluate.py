@@ -62,7 +62,7 @@ def predictor(model, tiles=False):
                          for image in images.numpy()])
 
     def predict(images):
-        logits = tiled_logits(images) if tiles or output_size != input_size else resized_logits(images)
+        logits = tiled_logits(images) if by_tiles(model, tiles) else resized_logits(images)
         return tf.argmax(logits, axis=-1, output_type=tf.int32), tf.nn.softmax(logits)
 
     return predict
@@ -73,6 +73,11 @@ def check_classes(model, info):
     if num_outputs != info.num_classes:
         raise ValueError(f"the checkpoint predicts {num_outputs} classes but dataset {info.name!r} has "
                          f"{info.num_classes} ({', '.join(info.class_names)})")
+
+
+def by_tiles(model, tiles):
+    """Whether `predictor` tiles: asked to, or the model's output is smaller than its input."""
+    return tiles or model.input_shape[1:3] != model.output_shape[1:3]
 
 
 def trained_on_crops(config):
@@ -145,7 +150,7 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
         "params": model.count_params(),
         "gflops": round(count_flops(model) / 1e9, 3) if None not in model.input_shape[1:3] else None,
         "input_size": list(model.input_shape[1:3]),
-        "inference": "tiles" if tiles or model.input_shape[1:3] != model.output_shape[1:3] else "resize",
+        "inference": "tiles" if by_tiles(model, tiles) else "resize",
         "class_names": list(info.class_names),
         "metrics": metrics.segmentation_scores(confusion),
         "confusion_matrix": confusion.tolist(),

@@ -200,13 +200,14 @@ def measure_pipeline(camvid_dir, batch_size, batches):
 
     schedule = papers.get_schedule("enet")
     source, _ = datasets.load("camvid", "train", camvid_dir)
-    stream = train_pipeline(source, batch_size, schedule.input_size, Augmentation.of(schedule), seed=0, cache=False)
+    augment = Augmentation.of(schedule)
+    stream = train_pipeline(source, batch_size, schedule.input_size, augment, seed=0, cache=False)
     iterator = iter(stream)
     next(iterator)  # warm-up: thread pools and the first files
     start = time.perf_counter()
     count = sum(int(next(iterator)[0].shape[0]) for _ in range(batches))
     return {"images_per_s": count / (time.perf_counter() - start), "batch_size": batch_size,
-            "input_size": list(schedule.input_size), "augmentation": repr(Augmentation.of(schedule)),
+            "input_size": list(schedule.input_size), "augmentation": repr(augment),
             "source": str(camvid_dir)}
 
 
