@@ -1,4 +1,5 @@
-"""Layers the papers share: max-pooling that remembers its switches, max-unpooling, LRN, batch norm.
+"""Layers the papers share: max-pooling that remembers its switches, max-unpooling, LRN, and lean
+versions of batch norm, PReLU and spatial dropout.
 
 SegNet (Badrinarayanan et al., sec. 3), DeconvNet (Noh et al., sec. 3.2) and ENet (Paszke et al.,
 sec. 3) upsample with the *switches* of the encoder's 2x2 max-pooling: the position of the maximum
@@ -60,6 +61,73 @@ class BatchNormalization(keras.layers.BatchNormalization):
             self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(self.moving_variance * self.momentum + biased_variance * (1.0 - self.momentum))
         return ops.cast(outputs, self.compute_dtype)
+
+
+def prelu(x, slope):
+    """max(x, 0) + slope * min(x, 0), written as one select."""
+    return ops.where(x > 0, x, x * slope)
+
+
+def prelu_gradients(x, slope, upstream, summed_axes):
+    """(input gradient, slope gradient) of `prelu`; the slope's summed in float32 over `summed_axes`."""
+    slope_gradient = ops.sum(ops.cast(upstream * ops.minimum(x, 0), "float32"), axis=summed_axes, keepdims=True)[0]
+    return ops.where(x > 0, upstream, upstream * slope), ops.cast(slope_gradient, slope.dtype)
+
+
+def _xla_fused(function):
+    """`function` compiled by XLA into one fused loop on TensorFlow, so that each element is read
+    and written once rather than once per op; `function` itself on other backends."""
+    if keras.backend.backend() != "tensorflow":
+        return function
+    import tensorflow as tf  # TensorFlow-only fast path: a jit-compiled function inside the graph
+
+    return tf.function(function, jit_compile=True, reduce_retracing=True)
+
+
+_fused_prelu, _fused_prelu_gradients = _xla_fused(prelu), _xla_fused(prelu_gradients)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PReLU(keras.layers.PReLU):
+    """Keras' PReLU (same variables, same values) with a hand-written gradient, fused on TensorFlow.
+
+    Keras writes PReLU as relu(x) - alpha * relu(-x): five element-wise passes over the tensor
+    forward and about seven in its automatic gradient. Here the forward pass is one select and the
+    gradient two, each compiled by XLA into a single loop on TensorFlow while the rest of the graph
+    (convolutions included: XLA's are slower on CPU) runs as usual. This matters for the
+    memory-bound ENet (benchmarks.speed). At exactly x = 0 the input gradient is alpha * upstream
+    rather than Keras' 0 (a set of measure zero).
+    """
+
+    def call(self, inputs):
+        alpha = ops.cast(self.alpha, inputs.dtype)
+        # alpha has the input's shape without the batch axis, 1 on the shared axes.
+        summed_axes = tuple([0] + [axis + 1 for axis, size in enumerate(alpha.shape) if size == 1])
+
+        @ops.custom_gradient
+        def fused_prelu(x, slope):
+            def gradient(*args, upstream=None):
+                upstream = args[0] if upstream is None else upstream
+                return _fused_prelu_gradients(x, slope, upstream, summed_axes)
+
+            return _fused_prelu(x, slope), gradient
+
+        return fused_prelu(inputs, alpha)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SpatialDropout2D(keras.layers.SpatialDropout2D):
+    """Keras' SpatialDropout2D (whole channels dropped, the kept ones scaled by 1 / (1 - rate)) as a
+    product with a per-image, per-channel mask: one broadcast multiply each way instead of the
+    full-size mask select TF's dropout runs forward and backward."""
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        keep = 1.0 - self.rate
+        shape = (ops.shape(inputs)[0], 1, 1, ops.shape(inputs)[-1])
+        kept = keras.random.uniform(shape, seed=self.seed_generator) < keep
+        return inputs * ops.cast(kept, inputs.dtype) / ops.cast(keep, inputs.dtype)
 
 
 def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True, padding="same"):

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from common.layers import (BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D,
-                           portable_pooling, tensorflow_pooling)
+                           PReLU, SpatialDropout2D, portable_pooling, tensorflow_pooling)
 
 
 def brute_force_unpool(x):
@@ -136,3 +136,50 @@ def test_tensorflow_pooling_matches_the_portable_pooling(shape):
         results.append((pooled.numpy(), switches.numpy(), tape.gradient(loss, x).numpy()))
     for portable, fast in zip(*results):
         np.testing.assert_array_equal(portable, fast)
+
+
+@pytest.mark.parametrize("shared_axes", [[1, 2], None])
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_prelu_matches_keras_prelu_values_and_gradients(shared_axes, policy):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 5, 4, 6)).astype("float32")
+    x[np.abs(x) < 1e-3] = 0.5  # the gradients differ only at exactly 0
+    x = tf.constant(x)
+    lean, reference = (cls(shared_axes=shared_axes, dtype=policy) for cls in (PReLU, keras.layers.PReLU))
+    for layer in (lean, reference):
+        layer.build(x.shape)
+    # Slopes of both signs and above 1: the formula must not rely on 0 <= alpha <= 1.
+    slopes = rng.uniform(-1.5, 1.5, size=lean.alpha.shape).astype("float32")
+    lean.alpha.assign(slopes)
+    reference.alpha.assign(slopes)
+    weights = tf.constant(rng.normal(size=x.shape).astype("float32"))
+    results = []
+    for layer in (lean, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * weights)
+        results.append([tf.cast(y, "float32").numpy()] + [g.numpy() for g in tape.gradient(loss, [x, layer.alpha.value])])
+    tolerance = 1e-6 if policy == "float32" else 2e-2
+    for lean_value, reference_value in zip(*results):
+        np.testing.assert_allclose(lean_value, reference_value, rtol=tolerance, atol=tolerance * 10)
+
+
+def test_spatial_dropout_drops_whole_channels_and_scales_the_kept_ones():
+    x = tf.constant(np.random.default_rng(4).uniform(1.0, 2.0, size=(8, 3, 4, 250)).astype("float32"))
+    layer = SpatialDropout2D(0.3, seed=5)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+    gradient = tape.gradient(y, x).numpy()
+    y = y.numpy()
+    kept = (y != 0).all(axis=(1, 2))
+    dropped = (y == 0).all(axis=(1, 2))
+    assert (kept | dropped).all()  # per image and channel, all or nothing
+    assert abs(kept.mean() - 0.7) < 0.05  # 2000 channels: 4.9 standard deviations
+    np.testing.assert_allclose(y[kept.nonzero()[0], :, :, kept.nonzero()[1]],
+                               x.numpy()[kept.nonzero()[0], :, :, kept.nonzero()[1]] / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(gradient, np.broadcast_to(np.where(kept[:, None, None, :], 1 / 0.7, 0.0), x.shape),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    assert not (layer(x, training=True).numpy() == y).all()  # a new mask every call

@@ -33,7 +33,8 @@ has the name it has in the full network, so its weights carry over by name.
 import keras
 from keras import ops
 
-from common.layers import BN_MOMENTUM, he_normal, PACKAGE, BatchNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D
+from common.layers import (BN_MOMENTUM, PACKAGE, BatchNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, PReLU,
+                           SpatialDropout2D, he_normal)
 
 PROJECTION_RATIO = 4  # the bottleneck's internal width is its output width / 4 (sec. 3)
 
@@ -63,7 +64,7 @@ class ChannelZeroPadding(keras.layers.Layer):
 def activation(kind, name):
     if kind == "prelu":
         # One slope per channel, shared over space, starting at Torch's nn.PReLU default.
-        return keras.layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+        return PReLU(keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
     return keras.layers.ReLU(name=name)
 
 
@@ -108,7 +109,7 @@ def extension(x, channels, kind, arg, name, act, dropout, projection_stride=1):
     x = bn_activation(x, f"{name}_projection", act)
     x = bn_activation(main_conv(x, internal, kind, arg, f"{name}_conv"), f"{name}_conv", act)
     x = bn_activation(conv(channels, 1, f"{name}_expansion", use_bias=False)(x), f"{name}_expansion", None)
-    return keras.layers.SpatialDropout2D(dropout, name=f"{name}_dropout")(x) if dropout else x
+    return SpatialDropout2D(dropout, name=f"{name}_dropout")(x) if dropout else x
 
 
 def merge(main, branch, name, act):
