@@ -223,7 +223,7 @@ def train_schedule(args, schedule):
     if args.backbone_weights:
         options["backbone_weights"] = args.backbone_weights
     build = functools.partial(papers.build_model, args.model, info.num_classes, (*input_size, 3), **options)
-    stages = schedule.stages or (Stage("train", schedule.epochs),)
+    stages = [stage for stage, _ in stage_dirs(schedule, output)]
     config = {
         "model": args.model,
         "dataset": args.dataset,
@@ -254,16 +254,22 @@ def train_schedule(args, schedule):
                              "settings or choose another --output")
     results.write_json(previous_path, config)
 
-    stage_dirs = [output if len(stages) == 1 else output / stage.name for stage in stages]
     model = None
-    for stage, stage_dir in zip(stages, stage_dirs):
+    for stage, stage_dir in stage_dirs(schedule, output):
         model = train_stage(stage, stage_dir, build, model, schedule, loss, (train_batches, val_batches),
                             steps_per_epoch, args)
-    if stage_dirs[-1] != output:
+    if len(stages) > 1:
         save_model_atomically(model, output / "model.keras")
-    train_time = sum(results.read_json(stage_dir / "train_time.json")["seconds"] for stage_dir in stage_dirs)
+    train_time = sum(results.read_json(stage_dir / "train_time.json")["seconds"]
+                     for _, stage_dir in stage_dirs(schedule, output))
     results.write_json(output / "config.json", {**config, "train_wall_time_s": round(train_time, 1)})
     return output / "model.keras"
+
+
+def stage_dirs(schedule, output):
+    """(stage, the folder it trains in) for each stage of `schedule`; one stage trains in `output`."""
+    stages = schedule.stages or (Stage("train", schedule.epochs),)
+    return [(stage, Path(output) if len(stages) == 1 else Path(output) / stage.name) for stage in stages]
 
 
 def main(argv=None):

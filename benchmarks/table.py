@@ -107,21 +107,46 @@ def missing_row(name, summary):
     }
 
 
+def running_row(name, progress, summary):
+    """A run still in progress (`benchmarks.run --progress`): how far it got, and how to go on."""
+    stages = ", ".join(f"{stage['stage']} {stage['epochs_done']}/{stage['epochs']} epochs"
+                       + (f" (val mIoU {percent(stage['val_miou_last'])}, best {percent(stage['val_miou_best'])})"
+                          if stage["val_miou_best"] is not None else "")
+                       for stage in progress["stages"])
+    minutes = sum(stage["train_s"] for stage in progress["stages"]) / 60
+    return {**missing_row(name, summary), "protocol": progress["protocol"],
+            "reproduced": f"running: {stages}; continue with `{progress['command']}`",
+            "train": f"{minutes:.0f} min so far", "deviations": papers.get_schedule(name, progress["protocol"]).notes}
+
+
 COLUMNS = (("model", "model"), ("dataset", "dataset (images)"), ("protocol", "protocol"), ("params", "params"),
            ("gflops", "GFLOPs @ input"), ("reported", "reported G / C / mIoU (source)"),
            ("reproduced", "reproduced G / C / mIoU"), ("crf", "+ dense CRF"), ("train", "train time"),
            ("inference", "inference"), ("deviations", "deviations from the paper"), ("source", "results file"))
 
 
+def load_progress(results_dir):
+    """Progress records of unfinished runs (results/progress/*.json), by model."""
+    progress = {}
+    for path in sorted(Path(results_dir).glob("progress/*.json")):
+        data = results.read_json(path)
+        progress.setdefault(data["model"], []).append(data)
+    return progress
+
+
 def build_rows(results_dir, summary_path):
-    runs = load_runs(results_dir)
+    runs, progress = load_runs(results_dir), load_progress(results_dir)
     summary = ({row["model"]: row for row in results.read_json(summary_path)["models"]}
                if Path(summary_path).exists() else {})
     rows = []
     for name in papers.list_models():
         entries = runs.get(name, [])
         rows += [run_row(name, path, data) for path, data in entries]
-        if papers.get_schedule(name).dataset not in {data["dataset"] for _, data in entries}:
+        finished = {data["train_config"].get("protocol") for _, data in entries}
+        running = [record for record in progress.get(name, []) if record["protocol"] not in finished]
+        rows += [running_row(name, record, summary) for record in running]
+        if papers.get_schedule(name).dataset not in {data["dataset"] for _, data in entries} | {
+                record["dataset"] for record in running}:
             rows.append(missing_row(name, summary))  # the paper's own benchmark, not run (yet)
     return rows
 

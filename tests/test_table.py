@@ -60,3 +60,28 @@ def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| enet | camvid test (233) | cpu |" in text and "83.1 / 60.2 / 45.7" in text
     assert (tmp_path / "benchmarks_miou_vs_gflops.png").stat().st_size > 0
+
+
+def test_an_unfinished_run_shows_as_running_with_how_far_it_got(tmp_path):
+    from benchmarks import run
+
+    encoder, decoder = tmp_path / "runs" / "enet_cpu" / "encoder", tmp_path / "runs" / "enet_cpu" / "decoder"
+    for stage_dir, epochs in ((encoder, 20), (decoder, 3)):
+        stage_dir.mkdir(parents=True)
+        rows = [f"{epoch},1.0,0.5,{0.30 + epoch / 100}" for epoch in range(epochs)]
+        rows.insert(2, "1,1.0,0.5,0.10")  # an epoch logged twice by a resumed run: the later row counts
+        (stage_dir / "history.csv").write_text("epoch,loss,miou,val_miou\n" + "\n".join(rows) + "\n")
+        (stage_dir / "train_time.json").write_text(json.dumps({"seconds": 60.0 * epochs}))
+    results_dir = tmp_path / "results"
+    run.main(["--model", "enet", "--protocol", "cpu", "--progress", "--runs-dir", str(tmp_path / "runs"),
+              "--results-dir", str(results_dir)])
+    enet_rows = [row for row in table.build_rows(results_dir, tmp_path / "none.json") if row["model"] == "enet"]
+    assert [row["protocol"] for row in enet_rows] == ["cpu"]  # no separate "not run yet" row
+    assert enet_rows[0]["reproduced"].startswith(
+        "running: encoder 20/20 epochs (val mIoU 49.0, best 49.0), decoder 3/40 epochs (val mIoU 32.0, best 32.0)")
+    assert "python -m benchmarks.run --model enet --protocol cpu" in enet_rows[0]["reproduced"]
+    assert enet_rows[0]["train"] == "23 min so far"
+
+    results_file(results_dir)  # the finished run replaces the running row
+    enet_rows = [row for row in table.build_rows(results_dir, tmp_path / "none.json") if row["model"] == "enet"]
+    assert [row["reproduced"] for row in enet_rows] == ["83.1 / 60.2 / 45.7"]
