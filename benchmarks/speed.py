@@ -227,7 +227,6 @@ def run_child(*arguments):
 
 def check_targets(peak, keras_rows, torch_rows, pipeline, crf):
     """Each target of the speed issue with the measured value and whether it is met."""
-    fp32 = {row["model"]: row for row in keras_rows if row.get("precision") == "float32" and "error" not in row}
     fastest = {}
     for row in keras_rows:
         if "error" not in row and row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", 1e99):
