@@ -12,7 +12,9 @@ One command measures, and writes to one JSON (rendered by `python -m benchmarks.
   (training counted as 3x the forward FLOPs of common.flops) and their fraction of the conv peak,
   and the peak RSS of the process. The training batch is the schedule's, capped so that one step
   costs at most STEP_BUDGET_GFLOP (FCN's 20 x 500x500 or DeconvNet's 64 images would take minutes
-  per step here); the batch used is recorded;
+  per step here); the batch used is recorded; for `--xla-models` (default ENet) also the same
+  step and inference compiled whole by XLA (`jit_compile=True`), which Keras uses on accelerators
+  only -- on this CPU it is a measured alternative, not train.py's path;
 - the PyTorch twins (benchmarks/torch_models.py) of SegNet-Basic, ENet and U-Net with the same
   thread count, input, batch and optimizer, eager and `torch.compile`d, and the ratio
   Keras time / PyTorch time;
@@ -102,7 +104,7 @@ def model_setup(name, input_size=None):
     return schedule, info, model.output_shape[1:3], gflops, batch
 
 
-def keras_training_setup(name, precision="float32", input_size=None):
+def keras_training_setup(name, precision="float32", input_size=None, jit_compile="auto"):
     """(compiled model, endless stream of one random batch, description) for timing train.py's step."""
     import tensorflow as tf
 
@@ -117,19 +119,20 @@ def keras_training_setup(name, precision="float32", input_size=None):
     with global_dtype_policy(precision):
         model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3))
     loss = SegmentationCrossEntropy(info.num_classes, None, info.ignore_label, schedule.loss_normalization)
-    compile_for_training(model, schedule, loss, steps_per_epoch=1000)
+    compile_for_training(model, schedule, loss, steps_per_epoch=1000, jit_compile=jit_compile)
     stream = tf.data.Dataset.from_tensors((images, labels)).repeat()
     return model, stream, {"input_size": list(schedule.input_size), "num_classes": info.num_classes,
                            "forward_gflops_per_image": round(gflops, 3), "train_batch": batch,
                            "schedule_batch": schedule.batch_size, "optimizer": schedule.optimizer}
 
 
-def measure_keras(name, precision, repeats, input_size=None):
-    """Training step (train.py's) and a batch-1 forward pass (as evaluate.py's predictor runs it)."""
+def measure_keras(name, precision, repeats, input_size=None, xla=False):
+    """Training step (train.py's) and a batch-1 forward pass (as evaluate.py's predictor runs it);
+    `xla`: both compiled whole by XLA instead."""
     import keras
     import tensorflow as tf
 
-    model, stream, setup = keras_training_setup(name, precision, input_size)
+    model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto")
     step_times = []
 
     class StepTimer(keras.callbacks.Callback):
@@ -143,11 +146,12 @@ def measure_keras(name, precision, repeats, input_size=None):
     model.fit(stream, steps_per_epoch=warmup + repeats, epochs=1, verbose=0, callbacks=[StepTimer()])
     train_s = statistics.median(step_times[warmup:])
     image = next(iter(stream))[0][:1]
-    forward = tf.function(lambda x: model(x, training=False))  # as evaluate.predictor calls the model
+    # As evaluate.predictor calls the model.
+    forward = tf.function(lambda x: model(x, training=False), jit_compile=xla or None)
     infer_s = median_seconds(lambda: forward(image).numpy(), repeats, warmup=2)
     batch, gflops = setup["train_batch"], setup["forward_gflops_per_image"]
     return {
-        "model": name, "framework": "keras", "precision": precision, **setup,
+        "model": name, "framework": "keras", "precision": precision, "xla": xla, **setup,
         "train_ms_per_image": 1000 * train_s / batch, "train_gflops_per_s": 3 * gflops * batch / train_s,
         "infer_ms_per_image": 1000 * infer_s, "infer_gflops_per_s": gflops / infer_s,
         "step_seconds": step_times, "peak_rss_gib": round(peak_rss_gib(), 2),
@@ -225,11 +229,16 @@ def run_child(*arguments):
     return json.loads(lines[-1][len(RESULT_PREFIX):])
 
 
+def variant(row):
+    """What a Keras row measured: model, precision, whole-step XLA or not."""
+    return row["model"], row["precision"], row.get("xla", False)
+
+
 def check_targets(peak, keras_rows, torch_rows, pipeline, crf):
     """Each target of the speed issue with the measured value and whether it is met."""
     fastest = {}
-    for row in keras_rows:
-        if "error" not in row and row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", 1e99):
+    for row in keras_rows:  # the variants train.py can run: XLA is Keras' choice on accelerators only
+        if "error" not in row and not row.get("xla") and row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", 1e99):
             fastest[row["model"]] = row
     checks = []
 
@@ -272,12 +281,13 @@ def child_main(argv):
     parser.add_argument("kind", choices=("keras", "torch_eager", "torch_compile", "pipeline"))
     parser.add_argument("--model")
     parser.add_argument("--precision", default="float32")
+    parser.add_argument("--xla", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--input-size", type=int, nargs=2)
     parser.add_argument("--camvid-dir")
     args = parser.parse_args(argv)
     if args.kind == "keras":
-        result = measure_keras(args.model, args.precision, args.repeats, args.input_size)
+        result = measure_keras(args.model, args.precision, args.repeats, args.input_size, args.xla)
     elif args.kind == "pipeline":
         result = measure_pipeline(args.camvid_dir, batch_size=10, batches=10)
     else:
@@ -297,6 +307,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=papers.list_models())
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--xla-models", nargs="*", default=["enet"],
+                        help="also time these models' float32 step and inference compiled whole by XLA")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--update", action="store_true", help="replace only the re-measured rows of --output "
                         "(each row records the code version and command that measured it)")
@@ -311,9 +323,12 @@ def main(argv=None):
     print("peak", peak, flush=True)
     keras_rows, torch_rows = [], []
     for name in args.models:
-        for precision in args.precisions:
+        variants = [(precision, False) for precision in args.precisions]
+        variants += [("float32", True)] if name in args.xla_models else []
+        for precision, xla in variants:
             row = {"model": name, "precision": precision, **run_child(
-                "keras", "--model", name, "--precision", precision, "--repeats", str(args.repeats), *size)}
+                "keras", "--model", name, "--precision", precision, "--repeats", str(args.repeats), *size,
+                *(["--xla"] if xla else []))}
             if "error" not in row:
                 conv_peak = peak["conv3x3_bfloat16_gflops_per_s" if precision == "mixed_bfloat16"
                                  else "conv3x3_float32_gflops_per_s"]
@@ -340,9 +355,9 @@ def main(argv=None):
     if args.update and Path(args.output).exists():
         # Re-measured rows replace their namesakes; the rest of the file's rows stay.
         previous = results.read_json(args.output)
-        new_keras = {(row["model"], row["precision"]) for row in keras_rows}
+        new_keras = {variant(row) for row in keras_rows}
         new_torch = {(row["model"], row["framework"]) for row in torch_rows}
-        keras_rows = [row for row in previous["keras"] if (row["model"], row["precision"]) not in new_keras] + keras_rows
+        keras_rows = [row for row in previous["keras"] if variant(row) not in new_keras] + keras_rows
         torch_rows = [row for row in previous["torch"] if (row["model"], row["framework"]) not in new_torch] + torch_rows
         pipeline = pipeline or previous["pipeline"]
         command = f"{previous['command']}; then {command}"

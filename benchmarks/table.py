@@ -212,7 +212,7 @@ def speed_section(speed):
             lines.append(f"| {row['model']} | {row['precision']} | failed: {row['error'][:120]} | | | | | |")
             continue
         lines.append(
-            f"| {row['model']} | {row['precision']} | {'x'.join(map(str, row['input_size']))} | {row['train_batch']} "
+            f"| {row['model']} | {row['precision']}{' + XLA' if row.get('xla') else ''} | {'x'.join(map(str, row['input_size']))} | {row['train_batch']} "
             f"(schedule {row['schedule_batch']}) | {row['train_ms_per_image']:.0f} | {row['train_gflops_per_s']:.0f} "
             f"({100 * row['train_fraction_of_conv_peak']:.0f} %) | {row['infer_ms_per_image']:.0f} | {row['peak_rss_gib']:.1f} |")
     if speed["torch"]:

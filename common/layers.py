@@ -173,13 +173,16 @@ def tensorflow_pooling(inputs):
 
 
 def _use_tensorflow_pooling(inputs):
-    # Keras compiles with XLA only where there is an accelerator ("auto"), and TF's kernel has no
-    # bfloat16 CPU version, so the fast path is for float32/float16 on CPU-only TensorFlow.
+    # TF's kernel has no bfloat16 CPU version and no XLA version, so the fast path is for
+    # float32/float16 on CPU-only TensorFlow, outside XLA (Keras compiles with XLA by default
+    # where there is an accelerator; on CPU only when asked).
     if keras.backend.backend() != "tensorflow" or inputs.dtype not in ("float32", "float16"):
         return False
     import tensorflow as tf
+    from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
 
-    return not any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
+    return (not any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
+            and not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -183,3 +183,11 @@ def test_spatial_dropout_drops_whole_channels_and_scales_the_kept_ones():
                                rtol=1e-6)
     np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
     assert not (layer(x, training=True).numpy() == y).all()  # a new mask every call
+
+
+def test_pooling_compiles_under_xla():
+    x = tf.constant(np.random.default_rng(8).normal(size=(2, 6, 5, 3)).astype("float32"))
+    layer = MaxPoolingWithArgmax2D()
+    compiled = tf.function(lambda x: layer(x), jit_compile=True)(x)  # TF's kernel has no XLA version
+    for expected, actual in zip(layer(x), compiled):
+        np.testing.assert_array_equal(np.asarray(expected), actual.numpy())

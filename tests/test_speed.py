@@ -41,3 +41,14 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path):
     assert rows["segnet_basic"] == first["keras"][0]
     assert rows["segnet"]["step_seconds"] != first["keras"][1]["step_seconds"]
     assert second["command"].count("python -m benchmarks.speed") == 2
+
+
+def test_xla_variant_is_timed_beside_but_not_checked_against_the_targets(tmp_path):
+    record = speed.main(["--models", "enet", "--xla-models", "enet", "--precisions", "float32", "--input-size",
+                         "32", "32", "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path),
+                         "--output", str(tmp_path / "speed.json")])
+    plain, xla = record["keras"]
+    assert "error" not in xla and (plain["xla"], xla["xla"]) == (False, True)
+    checks = {check["target"]: check for check in record["targets"]}
+    assert checks["enet_train_ms_per_image"]["value"] == plain["train_ms_per_image"]
+    assert "| enet | float32 + XLA | 32x32 |" in table.speed_section(record)
