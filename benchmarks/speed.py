@@ -12,9 +12,9 @@ One command measures, and writes to one JSON (rendered by `python -m benchmarks.
   (training counted as 3x the forward FLOPs of common.flops) and their fraction of the conv peak,
   and the peak RSS of the process. The training batch is the schedule's, capped so that one step
   costs at most STEP_BUDGET_GFLOP (FCN's 20 x 500x500 or DeconvNet's 64 images would take minutes
-  per step here); the batch used is recorded; for `--xla-models` (default ENet) also the same
-  step and inference compiled whole by XLA (`jit_compile=True`), which Keras uses on accelerators
-  only -- on this CPU it is a measured alternative, not train.py's path;
+  per step here); the batch used is recorded. For `--xla-models` (default: those with a PyTorch
+  twin) also the same step and inference compiled whole by XLA (`jit_compile=True`), which Keras
+  uses on accelerators only: on this CPU a measured alternative, not train.py's path;
 - the PyTorch twins (benchmarks/torch_models.py) of SegNet-Basic, ENet and U-Net with the same
   thread count, input, batch and optimizer, eager and `torch.compile`d, and the ratio
   Keras time / PyTorch time;
@@ -307,7 +307,7 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=papers.list_models())
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--xla-models", nargs="*", default=["enet"],
+    parser.add_argument("--xla-models", nargs="*", default=["enet", "segnet_basic", "unet"],
                         help="also time these models' float32 step and inference compiled whole by XLA")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--update", action="store_true", help="replace only the re-measured rows of --output "

@@ -63,56 +63,34 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return ops.cast(outputs, self.compute_dtype)
 
 
-def prelu(x, slope):
-    """max(x, 0) + slope * min(x, 0), written as one select."""
-    return ops.where(x > 0, x, x * slope)
-
-
-def prelu_gradients(x, slope, upstream, summed_axes):
-    """(input gradient, slope gradient) of `prelu`; the slope's summed in float32 over `summed_axes`."""
-    slope_gradient = ops.sum(ops.cast(upstream * ops.minimum(x, 0), "float32"), axis=summed_axes, keepdims=True)[0]
-    return ops.where(x > 0, upstream, upstream * slope), ops.cast(slope_gradient, slope.dtype)
-
-
-def _xla_fused(function):
-    """`function` compiled by XLA into one fused loop on TensorFlow, so that each element is read
-    and written once rather than once per op; `function` itself on other backends."""
-    if keras.backend.backend() != "tensorflow":
-        return function
-    import tensorflow as tf  # TensorFlow-only fast path: a jit-compiled function inside the graph
-
-    return tf.function(function, jit_compile=True, reduce_retracing=True)
-
-
-_fused_prelu, _fused_prelu_gradients = _xla_fused(prelu), _xla_fused(prelu_gradients)
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PReLU(keras.layers.PReLU):
-    """Keras' PReLU (same variables, same values) with a hand-written gradient, fused on TensorFlow.
+    """Keras' PReLU (same variables, same values) with a hand-written gradient.
 
     Keras writes PReLU as relu(x) - alpha * relu(-x): five element-wise passes over the tensor
-    forward and about seven in its automatic gradient. Here the forward pass is one select and the
-    gradient two, each compiled by XLA into a single loop on TensorFlow while the rest of the graph
-    (convolutions included: XLA's are slower on CPU) runs as usual. This matters for the
-    memory-bound ENet (benchmarks.speed). At exactly x = 0 the input gradient is alpha * upstream
-    rather than Keras' 0 (a set of measure zero).
+    forward and about seven in its automatic gradient; here one select forward and, backward, a
+    select for the input and a product-sum for the slope. This matters for the memory-bound ENet
+    (benchmarks.speed). At exactly x = 0 the input gradient is alpha * upstream rather than Keras'
+    0 (a set of measure zero).
     """
 
     def call(self, inputs):
         alpha = ops.cast(self.alpha, inputs.dtype)
         # alpha has the input's shape without the batch axis, 1 on the shared axes.
-        summed_axes = tuple([0] + [axis + 1 for axis, size in enumerate(alpha.shape) if size == 1])
+        summed_axes = [0] + [axis + 1 for axis, size in enumerate(alpha.shape) if size == 1]
 
         @ops.custom_gradient
-        def fused_prelu(x, slope):
+        def prelu(x, slope):
             def gradient(*args, upstream=None):
                 upstream = args[0] if upstream is None else upstream
-                return _fused_prelu_gradients(x, slope, upstream, summed_axes)
+                # The slope's gradient sums millions of terms: in float32 even under mixed precision.
+                slope_gradient = ops.sum(ops.cast(upstream * ops.minimum(x, 0), "float32"),
+                                         axis=summed_axes, keepdims=True)[0]
+                return ops.where(x > 0, upstream, upstream * slope), ops.cast(slope_gradient, slope.dtype)
 
-            return _fused_prelu(x, slope), gradient
+            return ops.where(x > 0, x, x * slope), gradient
 
-        return fused_prelu(inputs, alpha)
+        return prelu(inputs, alpha)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
