@@ -105,7 +105,7 @@ class SpatialDropout2D(keras.layers.SpatialDropout2D):
         keep = 1.0 - self.rate
         shape = (ops.shape(inputs)[0], 1, 1, ops.shape(inputs)[-1])
         kept = keras.random.uniform(shape, seed=self.seed_generator) < keep
-        return inputs * ops.cast(kept, inputs.dtype) / ops.cast(keep, inputs.dtype)
+        return inputs * (ops.cast(kept, inputs.dtype) / ops.cast(keep, inputs.dtype))  # scale the small mask
 
 
 def conv_bn_relu(x, filters, kernel_size, name, use_bias=True, relu=True, padding="same"):

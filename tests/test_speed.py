@@ -6,8 +6,8 @@ from benchmarks import speed, table
 
 def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
     output = tmp_path / "speed.json"
-    record = speed.main(["--models", "segnet_basic", "--precisions", "float32", "--input-size", "32", "32",
-                         "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path / "no_camvid"),
+    record = speed.main(["--models", "segnet_basic", "--precisions", "float32", "--xla-models", "--input-size",
+                         "32", "32", "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path / "no_camvid"),
                          "--output", str(output)])
     assert json.loads(output.read_text()) == json.loads(json.dumps(record))
     assert record["peak"]["conv3x3_float32_gflops_per_s"] > 0
@@ -25,15 +25,16 @@ def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
 
 
 def test_a_failing_model_is_recorded_not_fatal(tmp_path):
-    record = speed.main(["--models", "unet", "--precisions", "float32", "--input-size", "32", "32", "--repeats", "1",
-                         "--no-torch", "--camvid-dir", str(tmp_path), "--output", str(tmp_path / "speed.json")])
+    record = speed.main(["--models", "unet", "--precisions", "float32", "--xla-models", "--input-size", "32", "32",
+                         "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path),
+                         "--output", str(tmp_path / "speed.json")])
     assert "not a valid tile size" in record["keras"][0]["error"]
     assert "failed: ValueError" in table.speed_section(record)
 
 
 def test_update_replaces_only_the_remeasured_rows(tmp_path):
     output = tmp_path / "speed.json"
-    common = ["--precisions", "float32", "--input-size", "32", "32", "--repeats", "1", "--no-torch",
+    common = ["--precisions", "float32", "--xla-models", "--input-size", "32", "32", "--repeats", "1", "--no-torch",
               "--camvid-dir", str(tmp_path), "--output", str(output)]
     first = speed.main(["--models", "segnet_basic", "segnet", *common])
     second = speed.main(["--models", "segnet", "--update", *common])
@@ -44,11 +45,11 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path):
 
 
 def test_xla_variant_is_timed_beside_but_not_checked_against_the_targets(tmp_path):
-    record = speed.main(["--models", "enet", "--xla-models", "enet", "--precisions", "float32", "--input-size",
-                         "32", "32", "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path),
+    record = speed.main(["--models", "segnet_basic", "--xla-models", "segnet_basic", "--precisions", "float32",
+                         "--input-size", "32", "32", "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path),
                          "--output", str(tmp_path / "speed.json")])
     plain, xla = record["keras"]
     assert "error" not in xla and (plain["xla"], xla["xla"]) == (False, True)
     checks = {check["target"]: check for check in record["targets"]}
-    assert checks["enet_train_ms_per_image"]["value"] == plain["train_ms_per_image"]
-    assert "| enet | float32 + XLA | 32x32 |" in table.speed_section(record)
+    assert checks["segnet_basic_train_ms_per_image"]["value"] == plain["train_ms_per_image"]
+    assert "| segnet_basic | float32 + XLA | 32x32 |" in table.speed_section(record)

@@ -85,3 +85,12 @@ def test_an_unfinished_run_shows_as_running_with_how_far_it_got(tmp_path):
     results_file(results_dir)  # the finished run replaces the running row
     enet_rows = [row for row in table.build_rows(results_dir, tmp_path / "none.json") if row["model"] == "enet"]
     assert [row["reproduced"] for row in enet_rows] == ["83.1 / 60.2 / 45.7"]
+
+
+def test_the_gap_to_the_paper_is_computed_from_the_results_file(tmp_path):
+    results_file(tmp_path)
+    (row,) = table.gap_rows(tmp_path)
+    assert row["model"] == "enet" and row["protocol"] == "cpu"
+    assert row["scores"] == "C 60.2 vs 68.3 (-8.1); mIoU 45.7 vs 51.3 (-5.6)"
+    assert row["budget"] == "reduced budget"
+    assert "| enet | cpu | C 60.2 vs 68.3 (-8.1)" in table.gap_section([row])
