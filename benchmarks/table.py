@@ -297,7 +297,7 @@ SPEED_ANALYSIS = [
     "PReLU and spatial dropout now have leaner formulations (`common.layers`: one select forward, a "
     "hand-written gradient, dropout as a per-channel mask product), equal in value to Keras' layers "
     "(tests/test_layers.py). Compiling the whole step with XLA, which fuses element-wise chains, is "
-    "slower on this CPU (the `+ XLA` rows): its convolution gradients lose more than fusion saves. "
+    "slower on this CPU for training (the `+ XLA` rows). "
     "bfloat16 is slower too (no faster bfloat16 kernels through TF here: see the peak). What would "
     "close the gap: fused BN + activation kernels around oneDNN convolutions (a custom op), as "
     "`torch.compile` generates for the PyTorch twin.",
