@@ -30,7 +30,8 @@ def progress(model, protocol, run):
     for stage, stage_dir in train.stage_dirs(schedule, run):
         history_path, clock_path = stage_dir / "history.csv", stage_dir / "train_time.json"
         # A resumed run may log an epoch twice; the last row of each epoch counts.
-        history = {int(row["epoch"]): row for row in csv.DictReader(history_path.open())} if history_path.exists() else {}
+        logged = list(csv.DictReader(history_path.open())) if history_path.exists() else []
+        history = {int(row["epoch"]): row for row in logged}
         rows = [history[epoch] for epoch in sorted(history)]
         scores = [float(row["val_miou"]) for row in rows if row.get("val_miou")]
         stages.append({"stage": stage.name, "epochs_done": len(rows), "epochs": stage.epochs,

@@ -26,6 +26,7 @@ model's memory or threads linger into the next one's timing. Nothing else should
 """
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -238,7 +239,9 @@ def check_targets(peak, keras_rows, torch_rows, pipeline, crf):
     """Each target of the speed issue with the measured value and whether it is met."""
     fastest = {}
     for row in keras_rows:  # the variants train.py can run: XLA is Keras' choice on accelerators only
-        if "error" not in row and not row.get("xla") and row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", 1e99):
+        if "error" in row or row.get("xla"):
+            continue
+        if row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", math.inf):
             fastest[row["model"]] = row
     checks = []
 

@@ -68,13 +68,18 @@ def evaluated_gflops(name, data):
     return count_flops(model) / 1e9
 
 
+def what_was_cut(config):
+    """A run's departures from the paper: model deviations and the protocol's notes."""
+    return "; ".join(config.get("deviations", []) + [config["schedule"].get("notes", "")]).strip("; ")
+
+
 def run_row(name, path, data):
     config = data["train_config"]
     crf = data.get("crf")
     crf_cell = (f"{scores(crf['metrics'])} ({crf_change(crf)}, {crf['seconds_per_image']:.2f} s/img)"
                 if crf else "not run")
     train_time = config.get("train_wall_time_s")
-    deviations = "; ".join(config.get("deviations", []) + [config["schedule"].get("notes", "")]).strip("; ")
+    deviations = what_was_cut(config)
     return {
         "model": name,
         "dataset": f"{data['dataset']} {data['split']} ({data['num_images']})",
@@ -146,7 +151,7 @@ def gap_rows(results_dir):
             config = data["train_config"]
             rows.append({"model": name, "protocol": config.get("protocol", "?"),
                          "scores": "; ".join(differences) or "no common metric",
-                         "budget": "; ".join(config.get("deviations", []) + [config["schedule"].get("notes", "")]).strip("; "),
+                         "budget": what_was_cut(config) or "—",
                          "paper": record.notes or "—"})
     return rows
 
