@@ -48,8 +48,13 @@ def crf_change(crf):
     return f"{100 * crf['delta']['miou']:+.1f} mIoU"
 
 
+def reported_on(name, dataset):
+    """The paper's reported records for `name` on `dataset`."""
+    return [record for record in papers.get_reported(name) if record.dataset == dataset]
+
+
 def reported_cell(name, dataset):
-    records = [r for r in papers.get_reported(name) if r.dataset == dataset] or list(papers.get_reported(name))
+    records = reported_on(name, dataset) or list(papers.get_reported(name))
     if not records:
         return "—"
     record = records[0]
@@ -135,7 +140,7 @@ def gap_rows(results_dir):
     rows = []
     for name, entries in load_runs(results_dir).items():
         for path, data in entries:
-            records = [r for r in papers.get_reported(name) if r.dataset == data["dataset"]]
+            records = reported_on(name, data["dataset"])
             if not records:
                 continue
             record, measured = records[0], data["metrics"]
