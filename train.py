@@ -29,6 +29,7 @@ from common.losses import SegmentationCrossEntropy
 from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, PRECISIONS, Stage
 from common.training import (NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock, compile_for_training,
                              global_dtype_policy, save_model_atomically, transfer_weights)
+from common.weight_map import unet_weight_map
 from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 
 
@@ -101,8 +102,8 @@ def resolve_schedule(args):
         overrides["class_weights"] = None  # the published weights belong to the schedule's weighting
     schedule = schedule.replace(**overrides)
     if args.dataset != schedule.dataset:
-        # Size, crop and published class weights belong to the paper's dataset.
-        schedule = schedule.replace(class_weights=None, crop_size=None)
+        # Size, crop, published class weights and the weight map belong to the paper's dataset.
+        schedule = schedule.replace(class_weights=None, crop_size=None, weight_map=None)
     return schedule
 
 
@@ -115,6 +116,23 @@ def resolve_class_weights(schedule, train_source, info):
     labels = (label for _, label in train_source.as_numpy_iterator())
     weights = class_weights.compute_class_weights(schedule.class_weighting, labels, info.num_classes, info.ignore_label)
     return [round(float(w), 6) for w in weights], f"{schedule.class_weighting} computed from the {info.name} train split"
+
+
+def resolve_pixel_weights(schedule, info, class_weights):
+    """The schedule's per-pixel loss weights as a function of a label image, or None.
+
+    U-Net's eq. 2: w_c (`class_weights`, or 1) plus the border term between the objects, the
+    connected regions of the class that is not the dataset's boundary class.
+    """
+    if schedule.weight_map is None:
+        return None
+    if info.boundary_class is None or info.num_classes != 2:
+        raise SystemExit(f"the schedule's weight map (U-Net eq. 2) weights the boundaries between objects of a "
+                         f"two-class boundary dataset; {info.name!r} is not one")
+    w0, sigma = schedule.weight_map
+    objects = 1 - info.class_names.index(info.boundary_class)
+    return functools.partial(unet_weight_map, class_weights=class_weights or [1.0] * info.num_classes, w0=w0,
+                             sigma=sigma, foreground=objects, ignore_label=info.ignore_label)
 
 
 def callbacks(output, schedule, has_validation, stop_on_nan):
@@ -204,14 +222,16 @@ def train_schedule(args, schedule):
     if schedule.crop_size:
         schedule = schedule.replace(crop_size=input_size)
     weights, weights_source = resolve_class_weights(schedule, train_source, info)
-    loss = SegmentationCrossEntropy(info.num_classes, weights, info.ignore_label, schedule.loss_normalization)
+    pixel_weights = resolve_pixel_weights(schedule, info, weights)
+    loss = SegmentationCrossEntropy(info.num_classes, None if pixel_weights else weights, info.ignore_label,
+                                    schedule.loss_normalization)
 
     augment = Augmentation.of(schedule)
     steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
     if args.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, args.steps_per_epoch)
     train_batches = functools.partial(train_pipeline, train_source, schedule.batch_size, input_size, augment,
-                                      seed=args.seed, steps_per_epoch=steps_per_epoch)
+                                      seed=args.seed, steps_per_epoch=steps_per_epoch, pixel_weights=pixel_weights)
     val_batches = None
     if "val" in info.splits:
         val_source, _ = datasets.load(args.dataset, "val", args.data_dir)

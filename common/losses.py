@@ -40,7 +40,9 @@ class SegmentationCrossEntropy(keras.losses.Loss):
     - `"valid"`: the number of labelled pixels (Caffe SoftmaxWithLoss VALID, SegNet);
     - `"weights"`: the sum of the labelled pixels' class weights (PyTorch mean semantics);
     - `"none"`: nothing (FCN's unnormalised loss).
-    A batch with no labelled pixel has loss 0.
+    A batch with no labelled pixel has loss 0. A per-pixel `sample_weight` `[B, H, W]` (U-Net's
+    eq. 2 map, passed by `fit` from the batches) multiplies each pixel's loss after that division:
+    with "valid", the batch loss is sum(weight x loss) / labelled pixels.
 
     The loss uses Keras' "sum" reduction and `call` returns each pixel's loss already divided by
     the batch normaliser, so the reduction yields exactly these batch-level semantics. Under

@@ -120,6 +120,10 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
     `segmentation_scores`. Keras compile-metrics must return a single value, so log two scores
     with two instances. The name defaults to the score, so logs read `miou`, `val_miou`.
 
+    Every pixel counts once: a `sample_weight` is refused, or with `ignore_sample_weight` left
+    out (Keras' `fit` hands a loss's per-pixel weights, such as U-Net's eq. 2 map, to the
+    compiled metrics too).
+
     Other labels outside 0..K-1 cannot raise inside a compiled (XLA) step, so they are counted
     apart: `result()` becomes NaN and `confusion_matrix()` raises ValueError.
 
@@ -129,13 +133,14 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
     than 2**31 pixels) and added in int64.
     """
 
-    def __init__(self, num_classes, score="miou", ignore_label=255, name=None, dtype=None):
+    def __init__(self, num_classes, score="miou", ignore_label=255, name=None, dtype=None, ignore_sample_weight=False):
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         super().__init__(name=name or score, dtype=dtype)
         self.num_classes = num_classes
         self.score = score
         self.ignore_label = ignore_label
+        self.ignore_sample_weight = ignore_sample_weight
         self.matrix = self.add_variable(
             shape=(num_classes, num_classes), initializer="zeros", dtype="int64", name="matrix"
         )
@@ -144,7 +149,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
+        if sample_weight is not None and not self.ignore_sample_weight:
             raise ValueError(
                 "ConfusionMatrixMetric counts pixels and takes no sample_weight; "
                 "mark pixels to skip with ignore_label"
@@ -211,4 +216,5 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
             "num_classes": self.num_classes,
             "score": self.score,
             "ignore_label": self.ignore_label,
+            "ignore_sample_weight": self.ignore_sample_weight,
         }

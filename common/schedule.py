@@ -57,6 +57,9 @@ class Schedule:
     flip: bool = False
     scale_range: tuple[float, float] | None = None
     elastic: tuple[int, float] | None = None  # U-Net's deformation: (grid points per side, displacement std px)
+    # U-Net's per-pixel loss weights (eq. 2, common.weight_map): (w0, sigma px), for datasets with a
+    # boundary class. The class weights become the map's w_c instead of weighting the loss apart.
+    weight_map: tuple[float, float] | None = None
     select_by: str = "last"  # which checkpoint is evaluated: the last, or the best on validation
     eval_split: str = "test"  # the split the paper's numbers are measured on (or the nearest public one)
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model

@@ -113,26 +113,31 @@ def decode_pairs(image_paths, label_paths, num_classes, ignore_label=IGNORE_LABE
     return paths.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
-def _resize_pair(image, label, size):
+# The augmentations below move per-pixel targets `[H, W, C]` with the image: channel 0 is the
+# label, channel 1 (when the schedule names one) the loss weight map.
+
+
+def _resize_pair(image, targets, size):
     image = tf.image.resize(image, size)  # bilinear
-    label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]  # class ids must not be blended
-    return image, label
+    targets = tf.image.resize(targets, size, method="nearest")  # class ids must not be blended
+    return image, targets
 
 
-def _random_scale(image, label, scale_range, seed):
+def _random_scale(image, targets, scale_range, seed):
     factor = tf.random.stateless_uniform([], seed, *scale_range)
-    size = tf.cast(tf.round(tf.cast(tf.shape(label), tf.float32) * factor), tf.int32)
-    return _resize_pair(image, label, size)
+    size = tf.cast(tf.round(tf.cast(tf.shape(targets)[:2], tf.float32) * factor), tf.int32)
+    return _resize_pair(image, targets, size)
 
 
-def _random_crop(image, label, crop_size, seed):
+def _random_crop(image, targets, crop_size, seed):
     height, width = crop_size
-    pad = tf.maximum(crop_size - tf.shape(label), 0)
+    pad = tf.maximum(crop_size - tf.shape(targets)[:2], 0)
     image = tf.pad(image, [[0, pad[0]], [0, pad[1]], [0, 0]])
-    label = tf.pad(label, [[0, pad[0]], [0, pad[1]]], constant_values=IGNORE_LABEL)
-    slack = tf.cast(tf.shape(label) - crop_size + 1, tf.float32)
+    # Padding is ignored (its weight is irrelevant: an ignored pixel's loss is 0 whatever its weight).
+    targets = tf.pad(targets, [[0, pad[0]], [0, pad[1]], [0, 0]], constant_values=IGNORE_LABEL)
+    slack = tf.cast(tf.shape(targets)[:2] - crop_size + 1, tf.float32)
     top, left = tf.unstack(tf.cast(tf.random.stateless_uniform([2], seed) * slack, tf.int32))
-    return tf.slice(image, [top, left, 0], [height, width, 3]), tf.slice(label, [top, left], [height, width])
+    return tf.slice(image, [top, left, 0], [height, width, 3]), tf.slice(targets, [top, left, 0], [height, width, -1])
 
 
 def _mirror(coords, limit):
@@ -141,14 +146,14 @@ def _mirror(coords, limit):
     return tf.clip_by_value(limit - tf.abs(limit - coords), 0, limit)
 
 
-def _random_elastic(image, label, grid_points, sigma, seed):
+def _random_elastic(image, targets, grid_points, sigma, seed):
     """U-Net's elastic deformation (sec. 3.1): displacements drawn from N(0, sigma^2) pixels on a
     coarse grid_points x grid_points grid, interpolated bicubically to every pixel (tf.image.resize:
     the grid values sit at the centres of a grid_points x grid_points partition of the image). Each
     pixel samples the input at its displaced position, mirrored at the border: the image bilinearly,
-    the label at the nearest pixel, so class ids are never blended.
+    the targets at the nearest pixel, so class ids are never blended.
     """
-    size = tf.shape(label)
+    size = tf.shape(targets)[:2]
     coarse = tf.random.stateless_normal([1, grid_points, grid_points, 2], seed, stddev=sigma)
     displacement = tf.image.resize(coarse, size, method="bicubic")[0]
     limit = tf.cast(size - 1, tf.float32)
@@ -162,42 +167,58 @@ def _random_elastic(image, label, grid_points, sigma, seed):
     y1, x1 = tf.minimum(y0 + 1, limit[0]), tf.minimum(x0 + 1, limit[1])
     wy, wx = (y - y0)[..., None], (x - x0)[..., None]
     image = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1))
-    label = tf.gather_nd(label, tf.cast(tf.stack([tf.round(y), tf.round(x)], -1), tf.int32))
-    return image, label
+    targets = tf.gather_nd(targets, tf.cast(tf.stack([tf.round(y), tf.round(x)], -1), tf.int32))
+    return image, targets
 
 
-def _random_flip(image, label, seed):
+def _random_flip(image, targets, seed):
     flip = tf.random.stateless_uniform([], seed) < 0.5
-    return tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(label, [1])), lambda: (image, label))
+    return tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(targets, [1])), lambda: (image, targets))
 
 
 def _augment(example, seed, augment, input_size):
-    image, label = example
+    """(image, label[, weights]) -> the same, augmented: float32 image, int32 label, float32 weights."""
+    image, label, *weights = example
     image = tf.cast(image, tf.float32)
+    targets = tf.stack([tf.cast(label, tf.float32), *weights], axis=-1)
     # A 4th seed leaves the first three unchanged: stateless_split(seed, 4)[:3] == stateless_split(seed, 3).
     scale_seed, crop_seed, flip_seed, elastic_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
     if augment.scale_range:
-        image, label = _random_scale(image, label, augment.scale_range, scale_seed)
+        image, targets = _random_scale(image, targets, augment.scale_range, scale_seed)
     if augment.elastic:
-        image, label = _random_elastic(image, label, *augment.elastic, elastic_seed)
+        image, targets = _random_elastic(image, targets, *augment.elastic, elastic_seed)
     if augment.crop_size:
-        image, label = _random_crop(image, label, augment.crop_size, crop_seed)
+        image, targets = _random_crop(image, targets, augment.crop_size, crop_seed)
     elif input_size:
-        image, label = _resize_pair(image, label, input_size)
+        image, targets = _resize_pair(image, targets, input_size)
     if augment.flip:
-        image, label = _random_flip(image, label, flip_seed)
-    return image, tf.cast(label, tf.int32)
+        image, targets = _random_flip(image, targets, flip_seed)
+    return (image, tf.cast(targets[..., 0], tf.int32), *tf.unstack(targets[..., 1:], axis=-1))
+
+
+def _with_pixel_weights(pixel_weights, image, label):
+    weights = tf.numpy_function(lambda x: np.asarray(pixel_weights(x), np.float32), [label], tf.float32,
+                                stateful=False)
+    return image, label, tf.ensure_shape(weights, label.shape)
 
 
 def train_pipeline(ds, batch_size, input_size=None, augment=Augmentation(), shuffle_buffer=1000, seed=None,
-                   cache=True, first_epoch=0, epochs=1, steps_per_epoch=None):
+                   cache=True, first_epoch=0, epochs=1, steps_per_epoch=None, pixel_weights=None):
     """Decoded examples -> shuffled, augmented batches of (float32 image 0..255, int32 label).
 
     `input_size` (height, width) resizes every example when there is no random crop; with a crop
     the crop size is the input size. The stream holds `epochs` epochs from `first_epoch` on (each
     at most `steps_per_epoch` batches); an epoch's order and augmentations depend only on `seed`
     and its index, so a run resumed at epoch k sees exactly what an uninterrupted run would.
+
+    `pixel_weights` (numpy function of a label image, e.g. U-Net's eq. 2 map
+    `common.weight_map.unet_weight_map`) adds a third element, the float32 loss weight of every
+    pixel: computed once per example from its ground truth, as the paper pre-computes it, and
+    moved by the same augmentations as the label. Keras' `fit` takes it as the sample weight.
     """
+    if pixel_weights is not None:
+        ds = ds.map(functools.partial(_with_pixel_weights, pixel_weights), num_parallel_calls=AUTOTUNE,
+                    deterministic=True)
     if cache:
         ds = ds.cache()  # decoded uint8 examples; before augmentation, which must differ every epoch
     seed = int(np.random.default_rng().integers(2 ** 31)) if seed is None else seed
@@ -235,7 +256,8 @@ def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=Fa
     def prepare(image, label):
         image = tf.cast(image, tf.float32)
         if input_size and resize_labels:
-            image, label = _resize_pair(image, label, input_size)
+            image, label = _resize_pair(image, label[..., None], input_size)
+            label = label[..., 0]
         elif input_size:
             image = tf.image.resize(image, input_size)
         return image, tf.cast(label, tf.int32)
@@ -246,7 +268,7 @@ def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=Fa
 def fit_labels_to_output(batches, input_size, output_size):
     """Maps batched labels at `input_size` onto a model output of `output_size`.
 
-    The same size: unchanged. The input strided by an integer k, rounding up as ceil-mode pooling
+    Pixel weights, when the batches carry them, follow the labels. The same size: unchanged. The input strided by an integer k, rounding up as ceil-mode pooling
     does (ENet's encoder stage predicts at 1/8): nearest-neighbour subsampling, the pixel at each
     output cell's top-left. Smaller by an even border (U-Net's unpadded convolutions): the centred
     crop the output covers.
@@ -254,13 +276,17 @@ def fit_labels_to_output(batches, input_size, output_size):
     (in_h, in_w), (out_h, out_w) = input_size, output_size
     if (in_h, in_w) == (out_h, out_w):
         return batches
+
+    def each_target(window):  # the label and the pixel weights, if any, alike
+        return batches.map(lambda image, *targets: (image, *(target[window] for target in targets)),
+                           num_parallel_calls=AUTOTUNE)
+
     for stride in {max(1, in_h // out_h), in_h // out_h + 1}:
         if math.ceil(in_h / stride) == out_h and math.ceil(in_w / stride) == out_w and stride > 1:
-            return batches.map(lambda image, label: (image, label[:, ::stride, ::stride]), num_parallel_calls=AUTOTUNE)
+            return each_target(np.s_[:, ::stride, ::stride])
     border_h, border_w = in_h - out_h, in_w - out_w
     if border_h >= 0 and border_w >= 0 and border_h % 2 == 0 and border_w % 2 == 0:
         top, left = border_h // 2, border_w // 2
-        return batches.map(lambda image, label: (image, label[:, top:top + out_h, left:left + out_w]),
-                           num_parallel_calls=AUTOTUNE)
+        return each_target(np.s_[:, top:top + out_h, left:left + out_w])
     raise ValueError(f"cannot match labels of size {input_size} to a model output of size {output_size}: "
                      "expected the same size, an integer stride of it, or a centred crop")

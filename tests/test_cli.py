@@ -12,9 +12,11 @@ import keras
 import numpy as np
 import pytest
 
+import datasets
 import evaluate
 import papers
 import train
+from tests.test_isbi_elastic import membrane_label, write_isbi
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
@@ -80,6 +82,29 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert scored["split"] == "val" and scored["num_images"] == 5 and scored["dataset"] == "synthetic"
     assert sum(map(sum, scored["confusion_matrix"])) == 5 * 64 * 64  # scored at the labels' 64x64
     assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == ["val_0000.png", "val_0001.png"]
+
+
+def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path):
+    write_isbi(tmp_path / "isbi", 7)  # 2 training slices, 5 held out
+    run = tmp_path / "run"
+    train.main(["--model", "unet_same", "--protocol", "cpu", "--data-dir", str(tmp_path / "isbi"), "--input-size",
+                "16x16", "--epochs", "1", "--eval-split", "none", "--model-option=base_filters=4", "--verbose", "0",
+                "--output", str(run)])
+    config = json.loads((run / "config.json").read_text())
+    assert config["schedule"]["weight_map"] == [10.0, 5.0]
+    assert config["class_weights_source"].startswith("median_frequency computed")
+    with open(run / "history.csv") as f:
+        assert all(np.isfinite(float(row["loss"])) for row in csv.DictReader(f))
+    # The map's w_c are the class weights; the membrane row between two cells gets the border term.
+    schedule = papers.get_schedule("unet_same", "cpu")
+    _, info = datasets.load("isbi2012", "train", tmp_path / "isbi")
+    label = membrane_label(3).astype(bool).astype(np.uint8)
+    weights = train.resolve_pixel_weights(schedule, info, config["class_weights"])(label)
+    membrane_weight, cell_weight = config["class_weights"]
+    np.testing.assert_allclose(weights[label == 1], cell_weight)
+    np.testing.assert_allclose(weights[3], membrane_weight + 10 * np.exp(-(1 + 1) ** 2 / 50), rtol=1e-6)  # d1 = d2 = 1 px
+    with pytest.raises(SystemExit, match="two-class boundary dataset"):
+        train.resolve_pixel_weights(schedule, datasets.get_info("synthetic"), None)
 
 
 def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(tmp_path):

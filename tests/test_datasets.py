@@ -280,6 +280,20 @@ def test_train_pipeline_is_reproducible_from_its_seed_and_new_every_epoch():
     np.testing.assert_array_equal(next(iter(pipeline(5, first_epoch=2)))[0], third)
 
 
+def test_pixel_weights_are_computed_from_each_label_and_move_with_it():
+    def weights_of(label):
+        return label * 10.0 + 1.0
+
+    augment = Augmentation(crop_size=(24, 24), flip=True, scale_range=(0.7, 1.3), elastic=(3, 4.0))
+    batches = as_numpy(train_pipeline(coordinate_pairs(8), batch_size=4, augment=augment, seed=3,
+                                      pixel_weights=weights_of))
+    for images, labels, weights in batches:
+        assert weights.shape == labels.shape and weights.dtype == np.float32
+        labelled = labels != 255  # a crop larger than the scaled image pads
+        np.testing.assert_array_equal(weights[labelled], weights_of(labels[labelled]))
+        assert len(np.unique(labels[labelled])) == 7
+
+
 def test_train_pipeline_caps_each_epoch_at_steps_per_epoch():
     batches = as_numpy(train_pipeline(coordinate_pairs(8), batch_size=2, seed=0, epochs=3, steps_per_epoch=2))
     assert len(batches) == 6

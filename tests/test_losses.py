@@ -121,6 +121,22 @@ def test_trains_in_compiled_model():
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
 
 
+def test_per_pixel_sample_weights_from_the_batches_multiply_each_pixel_loss():
+    """U-Net's eq. 2 map reaches the loss as fit's sample weight: sum(w x pixel loss) / labelled."""
+    labels, logits = random_batch()
+    pixel_weights = np.random.default_rng(2).uniform(0.5, 10.0, labels.shape).astype("float32")
+    inputs = keras.Input(logits.shape[1:])
+    model = keras.Model(inputs, keras.layers.Identity()(inputs))
+    model.compile(loss=SegmentationCrossEntropy(NUM_CLASSES))
+    batches = tf.data.Dataset.from_tensors((logits, labels, pixel_weights))
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    labelled = labels != 255
+    pixel_loss = -np.take_along_axis(log_softmax, np.where(labelled, labels, 0)[..., None], -1)[..., 0]
+    expected = (pixel_weights * pixel_loss)[labelled].sum() / labelled.sum()
+    assert model.evaluate(batches, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("normalization", ["valid", "weights", "none"])
 def test_a_step_on_two_replicas_equals_the_step_on_one_device(normalization):
     script = Path(__file__).with_name("distributed_step.py")

@@ -153,6 +153,16 @@ def test_streaming_metric_excludes_absent_classes_and_empty_is_nan():
     assert float(metric.result()) == pytest.approx((1 / 2 + 2 / 3) / 2)
 
 
+def test_streaming_metric_counts_each_pixel_once_whatever_the_sample_weight():
+    labels, logits = np.array([[[0, 0, 1, 1]]]), np.eye(3, dtype="float32")[[0, 1, 1, 1]][None, None]
+    weights = np.array([[[10.0, 1.0, 1.0, 1.0]]])
+    with pytest.raises(ValueError, match="takes no sample_weight"):
+        ConfusionMatrixMetric(3).update_state(labels, logits, sample_weight=weights)
+    metric = ConfusionMatrixMetric(3, ignore_sample_weight=True)  # as training compiles it: loss weights only
+    metric.update_state(labels, logits, sample_weight=weights)
+    np.testing.assert_array_equal(metric.confusion_matrix(), [[1, 1, 0], [0, 2, 0], [0, 0, 0]])
+
+
 @pytest.mark.parametrize("bad", [3, -1])
 def test_streaming_metric_flags_out_of_range_labels(bad):
     metric = ConfusionMatrixMetric(3)

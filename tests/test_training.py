@@ -69,6 +69,15 @@ def test_fit_labels_to_output_subsamples_crops_or_refuses():
         fit_labels_to_output(batches, (8, 12), (3, 7))
 
 
+def test_fit_labels_to_output_moves_pixel_weights_with_the_labels():
+    batches, label = labels_batch()
+    weighted = batches.map(lambda image, label: (image, label, tf.cast(label, tf.float32) / 2))
+    for output_size in ((2, 3), (6, 8)):
+        _, labels, weights = (t.numpy() for t in next(iter(fit_labels_to_output(weighted, (8, 12), output_size))))
+        assert labels.shape[1:] == output_size
+        np.testing.assert_array_equal(weights, labels / 2)
+
+
 def test_training_clock_adds_up_across_sittings(tmp_path):
     clock = TrainingClock(tmp_path / "t.json")
     for _ in range(2):

@@ -10,9 +10,10 @@ from common.schedule import Reported, Schedule
 # ~180k steps at the Titan's 4.5 TFLOP/s peak, ~50k at a typical 30% of it. 50k steps = 2,000 epochs
 # of the 25 "train" images (1,667 epochs of "trainval", the 30 images the paper trained on).
 _NOTES = (
-    "loss: the paper weights each pixel by the map of eq. 2 (w0 = 10, sigma = 5 px); "
-    "common.weight_map.unet_weight_map computes it but training does NOT apply it yet (the loss takes class "
-    "weights only, hence class_weighting='none'); augmentation (sec. 3.1): elastic deformation on a 3x3 grid with 10 px std (Schedule.elastic) and "
+    "loss weighted per pixel by the map of eq. 2 (w0 = 10, sigma = 5 px; w_c balances the class frequencies of "
+    "the training set, here by median frequency, which for two classes present in every slice is 1 / (2 x the "
+    "class's share)), pre-computed from each slice's labels and deformed with them; augmentation (sec. 3.1): elastic "
+    "deformation on a 3x3 grid with 10 px std (Schedule.elastic) and "
     "flips; the paper also names shift, rotation and gray-value variations, which the pipeline does not offer; "
     "training resizes the 512x512 slices to the 572x572 input instead of mirroring their borders; test-time: "
     "overlap-tile prediction with mirrored borders (common.tiling.overlap_tile_predict), averaged over 7 rotated "
@@ -21,7 +22,8 @@ _NOTES = (
 _PAPER = Schedule(
     dataset="isbi2012", input_size=(572, 572), batch_size=1, epochs=2000,
     optimizer="sgd", learning_rate=0.01, momentum=0.99, flip=True, elastic=(3, 10.0), eval_split="val",
-    source="U-Net MICCAI 2015 sec. 3 (SGD, batch 1, momentum 0.99), sec. 3.1, sec. 5 (10 h on a Titan); "
+    weight_map=(10.0, 5.0), class_weighting="median_frequency",
+    source="U-Net MICCAI 2015 sec. 3 (SGD, batch 1, momentum 0.99; eq. 2 weight map), sec. 3.1, sec. 5 (10 h on a Titan); "
            "lr 0.01 and 50k iterations unconfirmed",
     notes=_NOTES,
 )
