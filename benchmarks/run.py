@@ -10,9 +10,14 @@ Data comes from `--data-root/<dataset>` (default ../shared/data), the run lives 
 
 writes how far an unfinished run got (epochs per stage, validation scores, training time so far)
 to `results/progress/<model>_<protocol>.json`, without training: the table shows it as a running row.
+When what resuming needs (checkpoints, optimizer state, history; not the TensorBoard logs) is small
+(ENet: a few MB), it is packed beside it as `<model>_<protocol>.state.tar.gz`: committed, it lets the
+run continue on another machine, where `benchmarks.run` unpacks it into a missing run folder.
+Stop the training before recording progress, so that the pack holds complete files.
 """
 import argparse
 import csv
+import tarfile
 from pathlib import Path
 
 import evaluate
@@ -42,6 +47,23 @@ def progress(model, protocol, run):
             "code_version": results.code_version()}
 
 
+STATE_LIMIT_MB = 20  # a packed run state larger than this is not meant for the repository
+
+
+def pack_state(run, path):
+    """Packs `run`'s files but its TensorBoard logs into `path`; returns the size in MB, or None
+    (and no file) when it is over STATE_LIMIT_MB."""
+    with tarfile.open(path, "w:gz") as tar:
+        for file in sorted(run.rglob("*")):
+            if file.is_file() and "logs" not in file.relative_to(run).parts:
+                tar.add(file, arcname=str(file.relative_to(run)))
+    size_mb = path.stat().st_size / 2 ** 20
+    if size_mb > STATE_LIMIT_MB:
+        path.unlink()
+        return None
+    return round(size_mb, 1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
@@ -58,19 +80,31 @@ def main(argv=None):
     output = Path(args.results_dir) / f"{name}.json"
     progress_path = Path(args.results_dir) / "progress" / f"{name}.json"
     run = Path(args.runs_dir) / name
+    state_path = progress_path.with_name(f"{name}.state.tar.gz")
     if args.progress:
-        results.write_json(progress_path, progress(args.model, args.protocol, run))
-        print(f"wrote {progress_path}")
+        progress_path.parent.mkdir(parents=True, exist_ok=True)
+        state_mb = pack_state(run, state_path)
+        packed = state_mb is not None
+        record = {**progress(args.model, args.protocol, run), "state": state_path.name if packed else None,
+                  "state_mb": state_mb}
+        results.write_json(progress_path, record)
+        print(f"wrote {progress_path}" + (f" and {state_path} ({state_mb} MB)" if packed else
+                                          f"; the run's state is over {STATE_LIMIT_MB} MB: resume it on this machine"))
         return
     if output.exists():
         print(f"{output} exists: nothing to do")
         return
+    if state_path.exists() and not (run / "config.json").exists():
+        with tarfile.open(state_path) as tar:
+            tar.extractall(run, filter="data")
+        print(f"resuming from the packed state {state_path}")
     data_dir = str(Path(args.data_root) / schedule.dataset)
     train.main(["--model", args.model, "--protocol", args.protocol, "--dataset", schedule.dataset,
                 "--data-dir", data_dir, "--output", str(run), "--eval-split", "none", "--verbose", "2"])
     evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", schedule.eval_split,
                    "--output", str(output), *([] if args.no_crf else ["--crf"])])
     progress_path.unlink(missing_ok=True)
+    state_path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
 import json
+from pathlib import Path
+
+import numpy as np
 
 from benchmarks import table
 
@@ -85,6 +88,46 @@ def test_an_unfinished_run_shows_as_running_with_how_far_it_got(tmp_path):
     results_file(results_dir)  # the finished run replaces the running row
     enet_rows = [row for row in table.build_rows(results_dir, tmp_path / "none.json") if row["model"] == "enet"]
     assert [row["reproduced"] for row in enet_rows] == ["83.1 / 60.2 / 45.7"]
+
+
+def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
+    from benchmarks import run
+
+    old_run, new_run = tmp_path / "old" / "enet_paper", tmp_path / "new" / "enet_paper"
+    (old_run / "encoder" / "logs").mkdir(parents=True)
+    (old_run / "config.json").write_text("{}")
+    (old_run / "encoder" / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    (old_run / "encoder" / "logs" / "events").write_bytes(b"tensorboard")
+    results_dir = tmp_path / "results"
+    run.main(["--model", "enet", "--protocol", "paper", "--progress", "--runs-dir", str(old_run.parent),
+              "--results-dir", str(results_dir)])
+    record = json.loads((results_dir / "progress" / "enet_paper.json").read_text())
+    assert record["state"] == "enet_paper.state.tar.gz" and record["state_mb"] is not None
+
+    def fake_train(argv):  # what train.py finds in its output folder when it starts
+        found = sorted(str(path.relative_to(new_run)) for path in new_run.rglob("*") if path.is_file())
+        assert found == ["config.json", "encoder/history.csv"]  # TensorBoard logs stay behind
+
+    def fake_evaluate(argv):
+        Path(argv[argv.index("--output") + 1]).write_text("{}")
+
+    monkeypatch.setattr(run.train, "main", fake_train)
+    monkeypatch.setattr(run.evaluate, "main", fake_evaluate)
+    run.main(["--model", "enet", "--protocol", "paper", "--runs-dir", str(new_run.parent),
+              "--results-dir", str(results_dir)])
+    assert sorted(path.name for path in results_dir.rglob("*") if path.is_file()) == ["enet_paper.json"]
+
+
+def test_a_run_state_too_large_for_the_repository_is_not_packed(tmp_path, monkeypatch):
+    from benchmarks import run
+
+    monkeypatch.setattr(run, "STATE_LIMIT_MB", 0)
+    (tmp_path / "runs" / "segnet_cpu").mkdir(parents=True)
+    (tmp_path / "runs" / "segnet_cpu" / "model.keras").write_bytes(np.random.default_rng(0).bytes(4096))
+    run.main(["--model", "segnet", "--protocol", "cpu", "--progress", "--runs-dir", str(tmp_path / "runs"),
+              "--results-dir", str(tmp_path / "results")])
+    assert [path.name for path in (tmp_path / "results" / "progress").iterdir()] == ["segnet_cpu.json"]
+    assert json.loads((tmp_path / "results" / "progress" / "segnet_cpu.json").read_text())["state"] is None
 
 
 def test_the_gap_to_the_paper_is_computed_from_the_results_file(tmp_path):
