@@ -117,6 +117,7 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
     crf_seconds = []
     boundary = info.class_names.index(info.boundary_class) if info.boundary_class else None
     rand_errors, crf_rand_errors = [], []
+    threshold_wrong, threshold_rand_errors = 0, []  # the challenge's rule, from the boundary probability
     pool = CrfPool(crf_params) if crf_params is not None else None
     pending = collections.deque()
 
@@ -134,6 +135,9 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
         confusion += metrics.confusion_matrix(label, predicted, info.num_classes, info.ignore_label)
         if boundary is not None:
             rand_errors.append(metrics.rand_error(label, predicted, boundary, info.ignore_label))
+            wrong, rand = metrics.thresholded_boundary_errors(label, probs[..., boundary], boundary, info.ignore_label)
+            threshold_wrong += wrong
+            threshold_rand_errors.append(rand)
         if overlays_dir and index < num_overlays:
             panel = viz.comparison_panel(image, label, predicted, info.palette, info.ignore_label)
             viz.save_png(Path(overlays_dir) / f"{split}_{index:04d}.png", panel)
@@ -161,6 +165,8 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
     }
     if boundary is not None:
         result["metrics"].update(metrics.boundary_scores(confusion, boundary, rand_errors))
+        result["metrics"]["challenge"] = metrics.challenge_scores(threshold_wrong, confusion.sum(),
+                                                                  threshold_rand_errors)
     if pool is not None:
         pool.close()
         crf_scores = metrics.segmentation_scores(crf_confusion)
@@ -211,6 +217,9 @@ def format_table(result):
     lines.append("  ".join(f"{key} {100 * scores[key]:.2f}" for key in SUMMARY_KEYS))
     if "rand_error" in scores:
         lines.append("  ".join(f"{key} {scores[key]:.4f}" for key in metrics.BOUNDARY_SCORES))
+    if "challenge" in scores:
+        lines.append(f"challenge rule (best of {len(scores['challenge']['thresholds'])} thresholds): pixel_error "
+                     f"{scores['challenge']['best_pixel_error']:.4f}  rand_error {scores['challenge']['best_rand_error']:.4f}")
     if crf:
         lines.append("+CRF: " + "  ".join(f"{key} {100 * crf['metrics'][key]:.2f} ({100 * crf['delta'][key]:+.2f})"
                                          for key in SUMMARY_KEYS))

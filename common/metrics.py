@@ -68,6 +68,33 @@ def rand_error(label, predicted, boundary_class, ignore_label=255):
     return 1.0 - 2.0 * np.sum(joint ** 2) / (np.sum(true_sizes ** 2) + np.sum(pred_sizes ** 2))
 
 
+# U-Net sec. 4: the ISBI 2012 server scores a membrane probability map "by thresholding the map at
+# 10 different levels"; its ranking keeps each error at its best level.
+CHALLENGE_THRESHOLDS = tuple(level / 10 for level in range(10))
+
+
+def thresholded_boundary_errors(label, boundary_probability, boundary_class, ignore_label=255,
+                                thresholds=CHALLENGE_THRESHOLDS):
+    """For each threshold t, the prediction "boundary where its probability > t, else the other
+    class" of a two-class boundary image, scored: (wrong labelled pixels, Rand error), two arrays."""
+    labelled = label != ignore_label
+    wrong, rand = [], []
+    for threshold in thresholds:
+        predicted = np.where(boundary_probability > threshold, boundary_class, 1 - boundary_class)
+        wrong.append(np.count_nonzero((predicted != label) & labelled))
+        rand.append(rand_error(label, predicted, boundary_class, ignore_label))
+    return np.array(wrong, np.int64), np.array(rand)
+
+
+def challenge_scores(wrong, labelled, rand_errors, thresholds=CHALLENGE_THRESHOLDS):
+    """The challenge's scores from `thresholded_boundary_errors` summed (`wrong`) and stacked per
+    image (`rand_errors`): pixel and mean Rand error per threshold, and each at its best threshold."""
+    pixel_errors = np.asarray(wrong, np.float64) / labelled
+    mean_rand = [_mean(column) for column in np.asarray(rand_errors, np.float64).T]
+    return {"thresholds": list(thresholds), "pixel_error": pixel_errors.tolist(), "rand_error": mean_rand,
+            "best_pixel_error": float(pixel_errors.min()), "best_rand_error": float(np.nanmin(mean_rand))}
+
+
 def boundary_scores(cm, boundary_class, rand_errors):
     """ISBI-style scores of boundary detection: pixel error, the boundary class's IoU, mean Rand error."""
     scores = segmentation_scores(cm)

@@ -106,6 +106,15 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path):
     with pytest.raises(SystemExit, match="two-class boundary dataset"):
         train.resolve_pixel_weights(schedule, datasets.get_info("synthetic"), None)
 
+    # Scored as the challenge scores: at 10 thresholds of the membrane probability, 0.5 being argmax's.
+    scored = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--output",
+                            str(tmp_path / "val.json")])["metrics"]
+    challenge = scored["challenge"]
+    assert len(challenge["pixel_error"]) == len(challenge["rand_error"]) == 10 and challenge["thresholds"][5] == 0.5
+    assert challenge["pixel_error"][5] == pytest.approx(scored["pixel_error"])
+    assert challenge["rand_error"][5] == pytest.approx(scored["rand_error"])
+    assert challenge["best_rand_error"] <= scored["rand_error"]
+
 
 def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(tmp_path):
     run = tmp_path / "run"

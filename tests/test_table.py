@@ -55,6 +55,16 @@ def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(t
     fcn_rows = [row for row in rows if row["model"] == "fcn8s"]
     assert [row["reproduced"] for row in fcn_rows] == ["50.0 / 20.0 / 10.0", "not run here (needs VOC)"]
 
+    # With the challenge's thresholds, the table shows them and the gap compares the paper with that rule.
+    unet["metrics"]["challenge"] = {"thresholds": [0.0, 0.5], "pixel_error": [0.5, 0.08], "rand_error": [0.9, 0.1234],
+                                    "best_pixel_error": 0.07, "best_rand_error": 0.05}
+    (tmp_path / "unet_cpu.json").write_text(json.dumps(unet))
+    (unet_row,) = [row for row in table.build_rows(tmp_path, tmp_path / "missing.json") if row["model"] == "unet"]
+    assert unet_row["reproduced"].endswith("at the best of the challenge's 2 thresholds: pixel error 0.0700, "
+                                           "Rand error 0.0500")
+    (gap,) = [row for row in table.gap_rows(tmp_path) if row["model"] == "unet"]
+    assert gap["scores"] == "rand error 0.0500 vs 0.0382 (+0.0118); pixel error 0.0700 vs 0.0611 (+0.0089)"
+
 
 def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
     results_file(tmp_path)
