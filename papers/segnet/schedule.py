@@ -64,8 +64,12 @@ SCHEDULES["segnet_basic"]["cpu"] = SCHEDULES["segnet_basic"]["paper"].replace(
     source="this project's CPU protocol, derived from the paper schedule",
     notes="reduced budget: 180x240 inputs, 25 epochs",
 )
+# SegNet's lr 1e-3 fine-tunes an ImageNet encoder; from random init it barely moves: here 2 epochs
+# at 1e-3 left the network predicting the most heavily weighted classes (pixel accuracy 7.7 %, val
+# mIoU 3.0). The CPU protocol takes the rate the paper trains SegNet-Basic from scratch with, 0.1.
 SCHEDULES["segnet"]["cpu"] = SCHEDULES["segnet"]["paper"].replace(
-    input_size=(180, 240), epochs=10,
+    input_size=(180, 240), epochs=10, learning_rate=0.1,
     source="this project's CPU protocol, derived from the paper schedule",
-    notes="reduced budget: 180x240 inputs, 10 epochs; " + SCHEDULES["segnet"]["paper"].notes,
+    notes="reduced budget: 180x240 inputs, 10 epochs; lr 0.1 (SegNet-Basic's from-scratch rate) instead of 1e-3, "
+          "which is meant for an ImageNet-initialised encoder; " + SCHEDULES["segnet"]["paper"].notes,
 )
