@@ -268,10 +268,10 @@ def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=Fa
 def fit_labels_to_output(batches, input_size, output_size):
     """Maps batched labels at `input_size` onto a model output of `output_size`.
 
-    Pixel weights, when the batches carry them, follow the labels. The same size: unchanged. The input strided by an integer k, rounding up as ceil-mode pooling
+    The same size: unchanged. The input strided by an integer k, rounding up as ceil-mode pooling
     does (ENet's encoder stage predicts at 1/8): nearest-neighbour subsampling, the pixel at each
     output cell's top-left. Smaller by an even border (U-Net's unpadded convolutions): the centred
-    crop the output covers.
+    crop the output covers. Pixel weights, when the batches carry them, follow the labels.
     """
     (in_h, in_w), (out_h, out_w) = input_size, output_size
     if (in_h, in_w) == (out_h, out_w):
