@@ -4,7 +4,7 @@
 
 Data comes from `--data-root/<dataset>` (default ../shared/data), the run lives in
 `runs/<model>_<protocol>/` (re-running resumes an interrupted training), and the results file is
-`results/<model>_<protocol>.json`; a row whose results file exists is skipped.
+`results/<model>_<protocol>.json`; a row whose results file exists is skipped (`--rerun` starts it over).
 
     python -m benchmarks.run --model enet --protocol paper --progress
 
@@ -17,6 +17,7 @@ Stop the training before recording progress, so that the pack holds complete fil
 """
 import argparse
 import csv
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def main(argv=None):
     parser.add_argument("--runs-dir", default=str(REPO / "runs"))
     parser.add_argument("--results-dir", default=str(REPO / "results"))
     parser.add_argument("--no-crf", action="store_true", help="score without the dense CRF")
+    parser.add_argument("--rerun", action="store_true",
+                        help="start the row over (e.g. after a schedule change): removes its results file and run "
+                             "folder, so that the plain command resumes an interrupted re-run")
     parser.add_argument("--progress", action="store_true", help="only record how far the run got")
     args = parser.parse_args(argv)
 
@@ -91,8 +95,11 @@ def main(argv=None):
         print(f"wrote {progress_path}" + (f" and {state_path} ({state_mb} MB)" if packed else
                                           f"; the run's state is over {STATE_LIMIT_MB} MB: resume it on this machine"))
         return
+    if args.rerun:
+        output.unlink(missing_ok=True)
+        shutil.rmtree(run, ignore_errors=True)
     if output.exists():
-        print(f"{output} exists: nothing to do")
+        print(f"{output} exists: nothing to do (--rerun starts the row over)")
         return
     if state_path.exists() and not (run / "config.json").exists():
         with tarfile.open(state_path) as tar:

@@ -147,3 +147,21 @@ def test_the_gap_to_the_paper_is_computed_from_the_results_file(tmp_path):
     assert row["scores"] == "C 60.2 vs 68.3 (-8.1); mIoU 45.7 vs 51.3 (-5.6)"
     assert row["budget"] == "reduced budget"
     assert "| enet | cpu | C 60.2 vs 68.3 (-8.1)" in table.gap_section([row])
+
+
+def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
+    from benchmarks import run
+
+    runs, results_dir = tmp_path / "runs", tmp_path / "results"
+    (runs / "unet_cpu").mkdir(parents=True)
+    (runs / "unet_cpu" / "config.json").write_text('{"schedule": "before the change"}')
+    results_dir.mkdir()
+    (results_dir / "unet_cpu.json").write_text('{"old": true}')
+    trained = []
+    monkeypatch.setattr(run.train, "main", lambda argv: trained.append((runs / "unet_cpu").exists()))
+    monkeypatch.setattr(run.evaluate, "main", lambda argv: Path(argv[argv.index("--output") + 1]).write_text("{}"))
+    arguments = ["--model", "unet", "--runs-dir", str(runs), "--results-dir", str(results_dir)]
+    run.main(arguments)
+    assert trained == []  # done already
+    run.main([*arguments, "--rerun"])
+    assert trained == [False] and json.loads((results_dir / "unet_cpu.json").read_text()) == {}
