@@ -23,6 +23,13 @@ def model(name, num_classes=21, size=ODD_SIZE, **options):
     return papers.build_model(name, num_classes, (*size, 3), **options)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def release_the_cached_models():
+    """The cached models hold several GB: they go when this file's tests are done."""
+    yield
+    model.cache_clear()
+
+
 @pytest.mark.parametrize("name, expected", [
     # VGG16 conv 14,714,688 + fc6 102,764,544 + fc7 16,781,312 = 134,260,544, plus score_fr
     # 86,037 (21 classes) and the upsampling kernels (21 x 21 x k x k, no bias): FCN-32s' 64x64
