@@ -46,8 +46,8 @@ def make_optimizer(schedule, steps_per_epoch):
 def compile_for_training(model, schedule, loss, steps_per_epoch, jit_compile="auto"):
     """Compiles `model` as train.py trains it: the schedule's optimizer, learning-rate policy and
     coupled weight decay, `loss` (times the batches' per-pixel weights, if they carry any), and
-    streaming pixel accuracy and mIoU. `jit_compile`: Keras' (XLA
-    where there is an accelerator); benchmarks.speed also times XLA on CPU."""
+    streaming pixel accuracy and mIoU. `jit_compile`: Keras' (XLA where there is an accelerator);
+    benchmarks.speed also times XLA on CPU."""
     apply_weight_decay(model, schedule.weight_decay)
     model.compile(optimizer=make_optimizer(schedule, steps_per_epoch), loss=loss, jit_compile=jit_compile,
                   metrics=[metrics.ConfusionMatrixMetric(loss.num_classes, score, loss.ignore_label,

@@ -13,7 +13,7 @@ except OSError:  # not glibc
 @pytest.fixture(autouse=True, scope="module")
 def release_memory_after_each_file():
     """Test files build many models (FCN's weigh 0.5 GB each): after each file, free what they left
-    and hand glibc's free memory back to the system, so the suite's peak stays near one file's."""
+    and hand glibc's free memory back to the system (test_fcn then test_vgg: 11.3 -> 8.5 GB peak)."""
     yield
     keras.backend.clear_session()
     gc.collect()
