@@ -287,7 +287,7 @@ def test_pixel_weights_are_computed_from_each_label_and_move_with_it():
     augment = Augmentation(crop_size=(24, 24), flip=True, scale_range=(0.7, 1.3), elastic=(3, 4.0))
     batches = as_numpy(train_pipeline(coordinate_pairs(8), batch_size=4, augment=augment, seed=3,
                                       pixel_weights=weights_of))
-    for images, labels, weights in batches:
+    for _, labels, weights in batches:
         assert weights.shape == labels.shape and weights.dtype == np.float32
         labelled = labels != 255  # a crop larger than the scaled image pads
         np.testing.assert_array_equal(weights[labelled], weights_of(labels[labelled]))
