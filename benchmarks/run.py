@@ -52,11 +52,12 @@ STATE_LIMIT_MB = 20  # a packed run state larger than this is not meant for the 
 
 
 def pack_state(run, path):
-    """Packs `run`'s files but its TensorBoard logs into `path`; returns the size in MB, or None
-    (and no file) when it is over STATE_LIMIT_MB."""
+    """Packs `run`'s files but its TensorBoard logs and the backup's spare copies (`*.bkp`, kept
+    against a kill mid-write; the training is stopped when packing) into `path`; returns the size
+    in MB, or None (and no file) when it is over STATE_LIMIT_MB."""
     with tarfile.open(path, "w:gz") as tar:
         for file in sorted(run.rglob("*")):
-            if file.is_file() and "logs" not in file.relative_to(run).parts:
+            if file.is_file() and file.suffix != ".bkp" and "logs" not in file.relative_to(run).parts:
                 tar.add(file, arcname=str(file.relative_to(run)))
     size_mb = path.stat().st_size / 2 ** 20
     if size_mb > STATE_LIMIT_MB:

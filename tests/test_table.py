@@ -108,6 +108,7 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
     (old_run / "config.json").write_text("{}")
     (old_run / "encoder" / "history.csv").write_text("epoch,loss\n0,1.0\n")
     (old_run / "encoder" / "logs" / "events").write_bytes(b"tensorboard")
+    (old_run / "encoder" / "history.csv.bkp").write_text("spare copy")
     results_dir = tmp_path / "results"
     run.main(["--model", "enet", "--protocol", "paper", "--progress", "--runs-dir", str(old_run.parent),
               "--results-dir", str(results_dir)])
@@ -116,7 +117,7 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
 
     def fake_train(argv):  # what train.py finds in its output folder when it starts
         found = sorted(str(path.relative_to(new_run)) for path in new_run.rglob("*") if path.is_file())
-        assert found == ["config.json", "encoder/history.csv"]  # TensorBoard logs stay behind
+        assert found == ["config.json", "encoder/history.csv"]  # logs and spare copies stay behind
 
     def fake_evaluate(argv):
         Path(argv[argv.index("--output") + 1]).write_text("{}")
