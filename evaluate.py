@@ -40,7 +40,7 @@ def load_checkpoint(path):
     return model, results.read_run_config(config_path) if config_path.exists() else {}
 
 
-def predictor(model, tiles=False):
+def predictor(model, tiles=False, xla=False):
     """A function: original images -> (class ids, softmax probabilities) at their own size.
 
     A model whose output has its input's size runs on the image resized to its input size (when
@@ -48,9 +48,13 @@ def predictor(model, tiles=False):
     unpadded convolutions, whose output is its input less a border (U-Net), predicts the image
     by overlap-tiles with mirrored context instead (`common.tiling`), and so does any model with
     `tiles`: one trained on random crops sees test images at their own scale, tile by tile.
+    `xla` compiles the network's forward pass whole with XLA, which fuses its element-wise ops:
+    faster for ENet, SegNet-Basic and U-Net on this CPU (BENCHMARKS.md, the "+ XLA" rows), and
+    compiled once per input shape.
     """
     input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
-    logits_of = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
+    logits_of = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
+                            jit_compile=xla or None)
 
     @tf.function(reduce_retracing=True)
     def resized_logits(images):
@@ -85,14 +89,15 @@ def trained_on_crops(config):
     return bool(config.get("schedule", {}).get("crop_size"))
 
 
-def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False):
+def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False,
+                xla=False):
     """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
     check_classes(model, datasets.get_info(dataset, data_dir))
     source, info = datasets.load(dataset, split, data_dir)
     if limit:
         source = source.take(limit)
     num_images = int(source.cardinality())
-    predict = predictor(model, tiles)
+    predict = predictor(model, tiles, xla)
     progress = keras.utils.Progbar(num_images, verbose=1 if verbose else 0, unit_name="image")
 
     def examples():
@@ -105,13 +110,13 @@ def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, 
 
 
 def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-             crf_params=None, verbose=True, tiles=False):
+             crf_params=None, verbose=True, tiles=False, xla=False):
     """Scores `model` on `dataset`/`split`; returns the results dict (metrics, per-class IoU, timing).
 
     With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
     cores, overlapping the network), and the results hold both metric sets and their difference.
     """
-    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles)
+    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles, xla)
     confusion = np.zeros((info.num_classes, info.num_classes), np.int64)
     crf_confusion = np.zeros_like(confusion)
     crf_seconds = []
@@ -155,6 +160,7 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
         "gflops": round(count_flops(model) / 1e9, 3) if None not in model.input_shape[1:3] else None,
         "input_size": list(model.input_shape[1:3]),
         "inference": "tiles" if by_tiles(model, tiles) else "resize",
+        "xla": xla,
         "class_names": list(info.class_names),
         "metrics": metrics.segmentation_scores(confusion),
         "confusion_matrix": confusion.tolist(),
@@ -184,10 +190,11 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
     return result
 
 
-def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False):
+def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False,
+                      xla=False):
     """DeepLab-style grid search of the CRF's appearance kernel on `split` (use val), by mIoU."""
     grid = grid or CRF_GRID
-    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles)
+    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles, xla)
     images, labels, _, probs = zip(*examples)
     trials = []
     with CrfPool() as pool:
@@ -239,6 +246,8 @@ def parse_args(argv=None):
     parser.add_argument("--output", help="results JSON (default: results_<dataset>_<split>.json next to the checkpoint)")
     parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs here")
     parser.add_argument("--num", type=int, default=10, help="how many overlays to write (default 10)")
+    parser.add_argument("--xla", action="store_true", help="compile the network's forward pass with XLA "
+                        "(faster for ENet, SegNet-Basic and U-Net on CPU; see BENCHMARKS.md)")
     crf = parser.add_argument_group("dense CRF post-processing")
     crf.add_argument("--crf", action="store_true", help="also score every image after the dense CRF")
     crf.add_argument("--crf-preset", choices=sorted(PRESETS),
@@ -282,13 +291,13 @@ def main(argv=None):
     data_dir = args.data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
     tiles = trained_on_crops(config)
     if args.crf_search:
-        found = search_crf_params(model, dataset, args.split, data_dir, args.limit, tiles=tiles)
+        found = search_crf_params(model, dataset, args.split, data_dir, args.limit, tiles=tiles, xla=args.xla)
         results.write_json(args.crf_search, found)
         print(f"best CRF parameters {found['best']} (mIoU {100 * found['best_miou']:.2f}) written to {args.crf_search}")
         return found
     crf_params = resolve_crf_params(args, config) if args.crf else None
     result = evaluate(model, dataset, args.split, data_dir, args.batch_size, args.limit,
-                      args.save_overlays, args.num, crf_params, tiles=tiles)
+                      args.save_overlays, args.num, crf_params, tiles=tiles, xla=args.xla)
     result["checkpoint"] = str(args.checkpoint)
     result["train_config"] = config
     output = Path(args.output or Path(args.checkpoint).with_name(f"results_{dataset}_{args.split}.json"))

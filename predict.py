@@ -71,10 +71,10 @@ def save_label_png(path, labels, palette):
     image.save(path)
 
 
-def predict(checkpoint, inputs, output, crf_params=None):
+def predict(checkpoint, inputs, output, crf_params=None, xla=False):
     model, config = evaluate.load_checkpoint(checkpoint)
     palette = palette_of(config, model.output_shape[-1])
-    predictor = evaluate.predictor(model, evaluate.trained_on_crops(config))
+    predictor = evaluate.predictor(model, evaluate.trained_on_crops(config), xla)
     paths = image_paths(inputs)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -121,6 +121,7 @@ def parse_args(argv=None):
     parser.add_argument("inputs", nargs="*", help="image files and/or folders of images")
     parser.add_argument("--output", help="folder for the label and overlay PNGs")
     parser.add_argument("--crf", action="store_true", help="refine with the dense CRF (DeconvNet's parameters)")
+    parser.add_argument("--xla", action="store_true", help="compile the network's forward pass with XLA")
     parser.add_argument("--export", metavar="DIR", help="write a SavedModel serving uint8 images instead")
     args = parser.parse_args(argv)
     if not args.export and not (args.inputs and args.output):
@@ -133,7 +134,8 @@ def main(argv=None):
     if args.export:
         print(f"SavedModel written to {export(args.checkpoint, args.export)}")
     else:
-        print(f"predictions written to {predict(args.checkpoint, args.inputs, args.output, {} if args.crf else None)}")
+        written = predict(args.checkpoint, args.inputs, args.output, {} if args.crf else None, args.xla)
+        print(f"predictions written to {written}")
 
 
 if __name__ == "__main__":

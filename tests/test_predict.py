@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import evaluate
 import predict
 import train
 
@@ -42,6 +43,21 @@ def test_predict_writes_labels_and_overlays_at_each_images_size(checkpoint, imag
         assert np.asarray(labels).max() < 6
         assert Image.open(output / f"{stem}_overlay.png").size == size
     assert not (output / "notes_labels.png").exists()
+
+
+def test_xla_gives_the_default_predictions_and_scores(checkpoint, images, tmp_path):
+    for xla in (False, True):
+        predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / f"xla_{xla}"),
+                      *(["--xla"] if xla else [])])
+    for stem in ("odd", "gray"):
+        default, compiled = (np.asarray(Image.open(tmp_path / f"xla_{xla}" / f"{stem}_labels.png"))
+                             for xla in (False, True))
+        assert np.mean(default != compiled) < 1e-3  # only near-ties may flip under a different op order
+    scored = [evaluate.main(["--checkpoint", str(checkpoint), "--split", "val", "--limit", "3",
+                             "--output", str(tmp_path / f"val_{xla}.json"), *(["--xla"] if xla else [])])
+              for xla in (False, True)]
+    assert [result["xla"] for result in scored] == [False, True]
+    assert scored[0]["metrics"]["miou"] == pytest.approx(scored[1]["metrics"]["miou"], abs=1e-3)
 
 
 def test_missing_inputs_are_named(checkpoint, tmp_path):
