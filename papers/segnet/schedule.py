@@ -71,5 +71,5 @@ SCHEDULES["segnet"]["cpu"] = SCHEDULES["segnet"]["paper"].replace(
     input_size=(180, 240), epochs=10, learning_rate=0.1,
     source="this project's CPU protocol, derived from the paper schedule",
     notes="reduced budget: 180x240 inputs, 10 epochs; lr 0.1 (SegNet-Basic's from-scratch rate) instead of 1e-3, "
-          "which is meant for an ImageNet-initialised encoder; " + SCHEDULES["segnet"]["paper"].notes,
+          "which is meant for an ImageNet-initialised encoder",
 )
