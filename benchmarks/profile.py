@@ -1,12 +1,14 @@
-"""Where a training step's time goes: TensorFlow's profiler over train.py's step, summed by op type.
+"""Where a training step's or an inference's time goes: TensorFlow's profiler, summed by op type.
 
-    python -m benchmarks.profile --model enet [--precision float32] [--steps 3]
-                                 [--output results/benchmarks/profile_enet.json]
+    python -m benchmarks.profile --model enet [--inference] [--precision float32] [--steps 3]
+                                 [--output results/benchmarks/profile_enet[_inference].json]
 
 Builds the model, optimizer and loss as benchmarks.speed does (train.py's `compile_for_training`,
 the paper's input size and batch), warms the step up, records `--steps` steps with
 `tf.profiler.experimental`, and sums the TensorFlow op events by op type (Conv2D,
-Conv2DBackpropFilter, FusedBatchNormV3, ...) from the trace's XSpace. Op times of concurrent ops
+Conv2DBackpropFilter, FusedBatchNormV3, ...) from the trace's XSpace. `--inference` records
+`--steps` batch-1 forward passes instead, compiled as evaluate.py's predictor and benchmarks.speed
+run them. Op times of concurrent ops
 add up, so shares are of op time, not of the step's wall time. The JSON lists each op type's
 milliseconds per step and share of the op time; the TensorBoard-readable trace stays in `--logdir`.
 """
@@ -16,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.speed import REPO, keras_training_setup
+from benchmarks.speed import REPO, forward_pass, keras_training_setup
 
 
 def op_time_by_type(logdir):
@@ -52,6 +54,7 @@ def main(argv=None):
     parser.add_argument("--model", default="enet")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--inference", action="store_true", help="profile a batch-1 forward pass, not a training step")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--logdir", help="where the trace goes (default: a temporary folder)")
     parser.add_argument("--output", help="default: results/benchmarks/profile_<model>.json")
@@ -59,21 +62,33 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     model, stream, setup = keras_training_setup(args.model, args.precision, args.input_size)
-    model.fit(stream, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up outside the profile
+    if args.inference:
+        image = next(iter(stream))[0][:1]
+        forward = forward_pass(model)
+
+        def run(steps):
+            for _ in range(steps):
+                forward(image).numpy()
+    else:
+        def run(steps):
+            model.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
+
+    run(2)  # trace and warm up outside the profile
     logdir = args.logdir or tempfile.mkdtemp(prefix="profile_")
     tf.profiler.experimental.start(logdir)
-    model.fit(stream, steps_per_epoch=args.steps, epochs=1, verbose=0)
+    run(args.steps)
     tf.profiler.experimental.stop()
 
     totals = op_time_by_type(logdir)
     total = sum(totals.values())
     ops = [{"op": op, "ms_per_step": picoseconds / 1e9 / args.steps, "share": picoseconds / total}
            for op, picoseconds in totals.most_common()]
-    record = {"model": args.model, "precision": args.precision, **setup, "steps": args.steps,
+    record = {"model": args.model, "precision": args.precision, **setup,
+              "profiled": "inference" if args.inference else "training", "steps": args.steps,
               "op_ms_per_step": total / 1e9 / args.steps, "ops": ops, "logdir": logdir,
               "command": " ".join(["python -m benchmarks.profile", *argv]),
               "code_version": results.code_version(), "environment": results.environment()}
-    output = args.output or REPO / "results" / "benchmarks" / f"profile_{args.model}.json"
+    output = args.output or REPO / "results" / "benchmarks" / f"profile_{args.model}{'_inference' * args.inference}.json"
     results.write_json(output, record)
     for row in ops[:15]:
         print(f"{row['op']:<40} {row['ms_per_step']:9.1f} ms/step {100 * row['share']:5.1f} %")

@@ -299,9 +299,11 @@ def speed_section(speed):
 
 
 def profile_section(profile, top=10):
-    """The op types that take a profiled training step's time (python -m benchmarks.profile)."""
+    """The op types that take a profiled training step's or inference's time (python -m benchmarks.profile)."""
     ops = ", ".join(f"{row['op']} {100 * row['share']:.1f} %" for row in profile["ops"][:top])
-    return (f"Profile of {profile['model']}'s training step ({profile['precision']}, batch {profile['train_batch']}, "
+    what, batch = (("batch-1 inference", 1) if profile.get("profiled") == "inference"
+                   else ("training step", profile["train_batch"]))
+    return (f"Profile of {profile['model']}'s {what} ({profile['precision']}, batch {batch}, "
             f"{'x'.join(map(str, profile['input_size']))}; `{profile['command']}`), share of op time by op type: {ops}.")
 
 
@@ -334,10 +336,13 @@ def main(argv=None):
     parser.add_argument("--results-dir", default=str(REPO / "results"))
     parser.add_argument("--summary", default=str(REPO / "results" / "model_summary.json"))
     parser.add_argument("--speed", default=str(REPO / "results" / "benchmarks" / "speed.json"))
-    parser.add_argument("--profile", default=str(REPO / "results" / "benchmarks" / "profile_enet.json"))
+    parser.add_argument("--profiles", nargs="*", help="benchmarks.profile JSON files "
+                        "(default: results/benchmarks/profile_*.json)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     rows = build_rows(args.results_dir, args.summary)
+    profiles = args.profiles if args.profiles is not None else sorted(
+        (REPO / "results" / "benchmarks").glob("profile_*.json"))
     plot_path = Path(args.output).with_name("benchmarks_miou_vs_gflops.png")
     plot(load_runs(args.results_dir), plot_path)
     Path(args.output).write_text(
@@ -350,7 +355,7 @@ def main(argv=None):
         + markdown(rows) + f"\n\n![mIoU against GFLOPs]({plot_path.name})\n\n"
         + gap_section(gap_rows(args.results_dir)) + "\n"
         + (f"\n{speed_section(results.read_json(args.speed))}\n" if Path(args.speed).exists() else "")
-        + (f"\n{profile_section(results.read_json(args.profile))}\n" if Path(args.profile).exists() else ""))
+        + "".join(f"\n{profile_section(results.read_json(path))}\n" for path in profiles))
     print(f"wrote {args.output} and {plot_path}")
     return rows
 

@@ -1,7 +1,7 @@
 """benchmarks.speed end to end at a tiny size, and its section of BENCHMARKS.md."""
 import json
 
-from benchmarks import speed, table
+from benchmarks import profile, speed, table
 
 
 def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
@@ -53,3 +53,14 @@ def test_xla_variant_is_timed_beside_but_not_checked_against_the_targets(tmp_pat
     checks = {check["target"]: check for check in record["targets"]}
     assert checks["segnet_basic_train_ms_per_image"]["value"] == plain["train_ms_per_image"]
     assert "| segnet_basic | float32 + XLA | 32x32 |" in table.speed_section(record)
+
+
+def test_profile_splits_an_inference_by_op_type(tmp_path):
+    output = tmp_path / "profile.json"
+    record = profile.main(["--model", "segnet_basic", "--inference", "--input-size", "32", "32", "--steps", "1",
+                           "--logdir", str(tmp_path / "trace"), "--output", str(output)])
+    assert json.loads(output.read_text()) == json.loads(json.dumps(record))
+    shares = {row["op"]: row["share"] for row in record["ops"]}
+    assert abs(sum(shares.values()) - 1) < 1e-6
+    assert any("Conv2D" in op for op in shares) and not any("Backprop" in op for op in shares)
+    assert "segnet_basic's batch-1 inference (float32, batch 1, 32x32" in table.profile_section(record)
