@@ -202,8 +202,8 @@ def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=Non
             params = CrfParams.from_dict(dict(zip(grid, values)))
             pool.params = params.to_dict()
             refined = [future.result()[0] for future in [pool.submit(i, p) for i, p in zip(images, probs)]]
-            confusion = sum(metrics.confusion_matrix(l, r, info.num_classes, info.ignore_label)
-                            for l, r in zip(labels, refined))
+            confusion = sum(metrics.confusion_matrix(label, refinement, info.num_classes, info.ignore_label)
+                            for label, refinement in zip(labels, refined))
             trials.append({"params": params.to_dict(), "miou": metrics.segmentation_scores(confusion)["miou"]})
             if verbose:
                 print(f"{trials[-1]['params']}: mIoU {100 * trials[-1]['miou']:.2f}")

@@ -2,3 +2,5 @@ from papers.deconvnet.model import build_deconvnet
 from papers.deconvnet.schedule import REPORTED, SCHEDULES
 
 MODELS = {"deconvnet": build_deconvnet}
+
+__all__ = ["MODELS", "REPORTED", "SCHEDULES"]

@@ -2,3 +2,5 @@ from papers.segnet.model import build_segnet, build_segnet_basic
 from papers.segnet.schedule import REPORTED, SCHEDULES
 
 MODELS = {"segnet": build_segnet, "segnet_basic": build_segnet_basic}
+
+__all__ = ["MODELS", "REPORTED", "SCHEDULES"]

@@ -2,3 +2,5 @@ from papers.unet.model import build_unet, build_unet_same
 from papers.unet.schedule import REPORTED, SCHEDULES
 
 MODELS = {"unet": build_unet, "unet_same": build_unet_same}
+
+__all__ = ["MODELS", "REPORTED", "SCHEDULES"]
