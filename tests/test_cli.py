@@ -32,9 +32,9 @@ def history_epochs(run):
 TINY_MODELS = {
     "deconvnet": ("224x224", ["--model-option=fc_channels=16"]),
     "enet": ("32x32", ["--optimizer=sgd"]),
-    "fcn16s": ("32x32", []),
-    "fcn32s": ("32x32", []),
-    "fcn8s": ("32x32", ["--protocol=reference_atonce"]),
+    "fcn16s": ("32x32", ["--model-option=fc_channels=16"]),
+    "fcn32s": ("32x32", ["--model-option=fc_channels=16"]),
+    "fcn8s": ("32x32", ["--protocol=reference_atonce", "--model-option=fc_channels=16"]),
     "segnet": ("32x32", []),
     "segnet_basic": ("32x32", []),
     "unet": ("188x188", ["--model-option=base_filters=8"]),

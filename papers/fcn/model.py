@@ -77,8 +77,12 @@ def score(x, num_classes, name):
     return keras.layers.Conv2D(num_classes, 1, kernel_initializer="zeros", name=name)(x)
 
 
-def build_fcn(num_classes, input_shape=INPUT_SHAPE, stride=8, at_once=False, backbone_weights=None):
-    """FCN-{stride}s; `backbone_weights`: optional local Keras VGG16 weights file (with or without top)."""
+def build_fcn(num_classes, input_shape=INPUT_SHAPE, stride=8, at_once=False, fc_channels=4096, backbone_weights=None):
+    """FCN-{stride}s; `backbone_weights`: optional local Keras VGG16 weights file (with or without top).
+
+    `fc_channels`: width of fc6/fc7, VGG16's 4096 (which its fc weights need); narrower nets are for
+    quick checks (fc6 alone holds 103M of the 134M parameters).
+    """
     if stride not in HEADS:
         raise ValueError(f"stride must be one of {sorted(HEADS)}, got {stride}")
     num_skips, upscore_name, final_offset = HEADS[stride]
@@ -92,9 +96,9 @@ def build_fcn(num_classes, input_shape=INPUT_SHAPE, stride=8, at_once=False, bac
         for i, filters in enumerate(widths, start=1):
             x = conv_relu(x, filters, 3, f"conv{stage}_{i}", padding="valid" if (stage, i) == (1, 1) else "same")
         x = pools[f"pool{stage}"] = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(x)
-    x = conv_relu(x, 4096, 7, "fc6", padding="valid")
+    x = conv_relu(x, fc_channels, 7, "fc6", padding="valid")
     x = keras.layers.Dropout(0.5, name="drop6")(x)
-    x = conv_relu(x, 4096, 1, "fc7")
+    x = conv_relu(x, fc_channels, 1, "fc7")
     x = keras.layers.Dropout(0.5, name="drop7")(x)
     x = score(x, num_classes, "score_fr")
     for pool, upscore, offset, scale in SKIPS[:num_skips]:
