@@ -40,7 +40,7 @@ def load_checkpoint(path):
     return model, results.read_run_config(config_path) if config_path.exists() else {}
 
 
-def predictor(model, tiles=False, xla=False):
+def predictor(model, tiles=False, xla=True):
     """A function: original images -> (class ids, softmax probabilities) at their own size.
 
     A model whose output has its input's size runs on the image resized to its input size (when
@@ -48,9 +48,9 @@ def predictor(model, tiles=False, xla=False):
     unpadded convolutions, whose output is its input less a border (U-Net), predicts the image
     by overlap-tiles with mirrored context instead (`common.tiling`), and so does any model with
     `tiles`: one trained on random crops sees test images at their own scale, tile by tile.
-    `xla` compiles the network's forward pass whole with XLA, which fuses its element-wise ops:
-    faster for ENet, SegNet-Basic and U-Net on this CPU (BENCHMARKS.md, the "+ XLA" rows), and
-    compiled once per input shape.
+    `xla` compiles the network's forward pass whole with XLA, which fuses its element-wise ops: on
+    this CPU faster inference for every model but DeconvNet (BENCHMARKS.md, the "+ XLA" rows), the
+    same predictions up to float rounding (tests/test_predict.py); compiled once per input shape.
     """
     input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
     logits_of = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
@@ -90,7 +90,7 @@ def trained_on_crops(config):
 
 
 def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False,
-                xla=False):
+                xla=True):
     """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
     check_classes(model, datasets.get_info(dataset, data_dir))
     source, info = datasets.load(dataset, split, data_dir)
@@ -110,7 +110,7 @@ def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, 
 
 
 def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-             crf_params=None, verbose=True, tiles=False, xla=False):
+             crf_params=None, verbose=True, tiles=False, xla=True):
     """Scores `model` on `dataset`/`split`; returns the results dict (metrics, per-class IoU, timing).
 
     With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
@@ -191,7 +191,7 @@ def evaluate(model, dataset, split, data_dir=None, batch_size=1, limit=None, ove
 
 
 def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False,
-                      xla=False):
+                      xla=True):
     """DeepLab-style grid search of the CRF's appearance kernel on `split` (use val), by mIoU."""
     grid = grid or CRF_GRID
     examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles, xla)
@@ -246,8 +246,9 @@ def parse_args(argv=None):
     parser.add_argument("--output", help="results JSON (default: results_<dataset>_<split>.json next to the checkpoint)")
     parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs here")
     parser.add_argument("--num", type=int, default=10, help="how many overlays to write (default 10)")
-    parser.add_argument("--xla", action="store_true", help="compile the network's forward pass with XLA "
-                        "(faster for ENet, SegNet-Basic and U-Net on CPU; see BENCHMARKS.md)")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
+                        help="compile the network's forward pass whole with XLA (default; faster inference for "
+                        "every model but DeconvNet on this CPU, see BENCHMARKS.md); --no-xla: TensorFlow's graph")
     crf = parser.add_argument_group("dense CRF post-processing")
     crf.add_argument("--crf", action="store_true", help="also score every image after the dense CRF")
     crf.add_argument("--crf-preset", choices=sorted(PRESETS),

@@ -71,7 +71,7 @@ def save_label_png(path, labels, palette):
     image.save(path)
 
 
-def predict(checkpoint, inputs, output, crf_params=None, xla=False):
+def predict(checkpoint, inputs, output, crf_params=None, xla=True):
     model, config = evaluate.load_checkpoint(checkpoint)
     palette = palette_of(config, model.output_shape[-1])
     predictor = evaluate.predictor(model, evaluate.trained_on_crops(config), xla)
@@ -121,7 +121,8 @@ def parse_args(argv=None):
     parser.add_argument("inputs", nargs="*", help="image files and/or folders of images")
     parser.add_argument("--output", help="folder for the label and overlay PNGs")
     parser.add_argument("--crf", action="store_true", help="refine with the dense CRF (DeconvNet's parameters)")
-    parser.add_argument("--xla", action="store_true", help="compile the network's forward pass with XLA")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
+                        help="compile the network's forward pass whole with XLA (default); --no-xla: TensorFlow's graph")
     parser.add_argument("--export", metavar="DIR", help="write a SavedModel serving uint8 images instead")
     args = parser.parse_args(argv)
     if not args.export and not (args.inputs and args.output):

@@ -12,12 +12,13 @@ One command measures, and writes to one JSON (rendered by `python -m benchmarks.
   (training counted as 3x the forward FLOPs of common.flops) and their fraction of the conv peak,
   and the peak RSS of the process. The training batch is the schedule's, capped so that one step
   costs at most STEP_BUDGET_GFLOP (FCN's 20 x 500x500 or DeconvNet's 64 images would take minutes
-  per step here); the batch used is recorded. For `--xla-models` (default: those with a PyTorch
-  twin) also the same step and inference compiled whole by XLA (`jit_compile=True`), which Keras
-  uses on accelerators only: on this CPU a measured alternative, not train.py's path;
+  per step here); the batch used is recorded. For `--xla-models` (default: all) also the same step
+  and inference compiled whole by XLA (`jit_compile=True`): for training, Keras' choice on
+  accelerators only, so on this CPU a measured alternative to train.py's path; for inference,
+  evaluate.py's default;
 - the PyTorch twins (benchmarks/torch_models.py) of SegNet-Basic, ENet and U-Net with the same
   thread count, input, batch and optimizer, eager and `torch.compile`d, and the ratio
-  Keras time / PyTorch time;
+  Keras time / PyTorch time, both in float32;
 - the input pipeline alone (decode + augment + batch of the real CamVid files, no cache);
 - the dense CRF's seconds per 360x480 image on one core (benchmarks.crf_speed).
 
@@ -248,6 +249,10 @@ def check_targets(peak, keras_rows, torch_rows, pipeline, crf):
             continue
         if row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", math.inf):
             fastest[row["model"]] = row
+    # Against the float32 PyTorch twins, Keras in float32: training as train.py runs it, inference as
+    # evaluate.py does by default (compiled whole by XLA where that row was measured).
+    float32 = {(row["model"], row.get("xla", False)): row for row in keras_rows
+               if "error" not in row and row["precision"] == "float32"}
     checks = []
 
     def check(name, value, target, met, detail):
@@ -260,13 +265,13 @@ def check_targets(peak, keras_rows, torch_rows, pipeline, crf):
             check(key, row["train_ms_per_image"], TARGETS[key], row["train_ms_per_image"] <= TARGETS[key],
                   f"{row['precision']}, batch {row['train_batch']}, {'x'.join(map(str, row['input_size']))}")
     for row in torch_rows:
-        if "error" in row or row["model"] not in fastest:
+        if "error" in row or (row["model"], False) not in float32:
             continue
-        keras_row = fastest[row["model"]]
-        for phase in ("train", "infer"):
+        for phase, xla in (("train", False), ("infer", (row["model"], True) in float32)):
+            keras_row = float32[row["model"], xla]
             ratio = keras_row[f"{phase}_ms_per_image"] / row[f"{phase}_ms_per_image"]
             check("keras_over_torch_ratio", ratio, TARGETS["keras_over_torch_ratio"], ratio <= 1.0,
-                  f"{row['model']} {phase}, Keras {keras_row['precision']} vs {row['framework']}")
+                  f"{row['model']} {phase}, Keras float32{' + XLA' if xla else ''} vs {row['framework']}")
     conv_peak = peak["conv3x3_float32_gflops_per_s"]
     for model in VGG_MODELS:
         if model in fastest:
@@ -315,8 +320,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=papers.list_models())
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--xla-models", nargs="*", default=["enet", "segnet_basic", "unet"],
-                        help="also time these models' float32 step and inference compiled whole by XLA")
+    parser.add_argument("--xla-models", nargs="*", help="also time these models' float32 step and inference "
+                        "compiled whole by XLA (default: every model in --models)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--update", action="store_true", help="replace only the re-measured rows of --output "
                         "(each row records the code version and command that measured it)")
@@ -326,13 +331,14 @@ def main(argv=None):
     parser.add_argument("--output", default=str(REPO / "results" / "benchmarks" / "speed.json"))
     args = parser.parse_args(argv)
     size = ["--input-size", *map(str, args.input_size)] if args.input_size else []
+    xla_models = args.models if args.xla_models is None else args.xla_models
 
     peak = measure_peak(repeats=args.repeats + 2)
     print("peak", peak, flush=True)
     keras_rows, torch_rows = [], []
     for name in args.models:
         variants = [(precision, False) for precision in args.precisions]
-        variants += [("float32", True)] if name in args.xla_models else []
+        variants += [("float32", True)] if name in xla_models else []
         for precision, xla in variants:
             row = {"model": name, "precision": precision, **run_child(
                 "keras", "--model", name, "--precision", precision, "--repeats", str(args.repeats), *size,

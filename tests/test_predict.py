@@ -45,16 +45,17 @@ def test_predict_writes_labels_and_overlays_at_each_images_size(checkpoint, imag
     assert not (output / "notes_labels.png").exists()
 
 
-def test_xla_gives_the_default_predictions_and_scores(checkpoint, images, tmp_path):
+def test_xla_by_default_gives_the_graph_predictions_and_scores(checkpoint, images, tmp_path):
+    flags = {False: ["--no-xla"], True: []}  # XLA is the default
     for xla in (False, True):
         predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / f"xla_{xla}"),
-                      *(["--xla"] if xla else [])])
+                      *flags[xla]])
     for stem in ("odd", "gray"):
-        default, compiled = (np.asarray(Image.open(tmp_path / f"xla_{xla}" / f"{stem}_labels.png"))
-                             for xla in (False, True))
-        assert np.mean(default != compiled) < 1e-3  # only near-ties may flip under a different op order
+        graph, compiled = (np.asarray(Image.open(tmp_path / f"xla_{xla}" / f"{stem}_labels.png"))
+                           for xla in (False, True))
+        assert np.mean(graph != compiled) < 1e-3  # only near-ties may flip under a different op order
     scored = [evaluate.main(["--checkpoint", str(checkpoint), "--split", "val", "--limit", "3",
-                             "--output", str(tmp_path / f"val_{xla}.json"), *(["--xla"] if xla else [])])
+                             "--output", str(tmp_path / f"val_{xla}.json"), *flags[xla]])
               for xla in (False, True)]
     assert [result["xla"] for result in scored] == [False, True]
     assert scored[0]["metrics"]["miou"] == pytest.approx(scored[1]["metrics"]["miou"], abs=1e-3)

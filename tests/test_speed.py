@@ -55,3 +55,18 @@ def test_profile_splits_an_inference_by_op_type(tmp_path):
     assert abs(sum(shares.values()) - 1) < 1e-6
     assert any("Conv2D" in op for op in shares) and not any("Backprop" in op for op in shares)
     assert "segnet_basic's batch-1 inference (float32, batch 1, 32x32" in table.profile_section(record)
+
+
+def test_targets_compare_like_with_like():
+    def keras(precision, xla, train, infer):
+        return {"model": "enet", "precision": precision, "xla": xla, "train_ms_per_image": train,
+                "infer_ms_per_image": infer, "train_batch": 10, "input_size": [360, 480], "train_gflops_per_s": 1.0}
+
+    rows = [keras("float32", False, 200, 90), keras("float32", True, 300, 50), keras("mixed_bfloat16", False, 140, 80)]
+    torch_row = {"model": "enet", "framework": "torch_eager", "train_ms_per_image": 100, "infer_ms_per_image": 100}
+    crf = {"presets": {}}
+    checks = speed.check_targets({"conv3x3_float32_gflops_per_s": 1.0}, rows, [torch_row], None, crf)
+    by_detail = {check["detail"]: check["value"] for check in checks}
+    assert by_detail["mixed_bfloat16, batch 10, 360x480"] == 140  # the fastest precision train.py runs
+    assert by_detail["enet train, Keras float32 vs torch_eager"] == 2.0  # float32 against the float32 twin
+    assert by_detail["enet infer, Keras float32 + XLA vs torch_eager"] == 0.5  # evaluate.py's default inference
