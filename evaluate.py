@@ -49,8 +49,9 @@ def predictor(model, tiles=False, xla=True):
     by overlap-tiles with mirrored context instead (`common.tiling`), and so does any model with
     `tiles`: one trained on random crops sees test images at their own scale, tile by tile.
     `xla` compiles the network's forward pass whole with XLA, which fuses its element-wise ops: on
-    this CPU faster inference for every model but DeconvNet (BENCHMARKS.md, the "+ XLA" rows), the
-    same predictions up to float rounding (tests/test_predict.py); compiled once per input shape.
+    this CPU much faster inference for ENet, SegNet and the FCNs, none for SegNet-Basic, DeconvNet
+    and U-Net (BENCHMARKS.md, the "+ XLA" rows); the same predictions up to float rounding
+    (tests/test_predict.py); compiled once per input shape.
     """
     input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
     logits_of = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
@@ -247,8 +248,9 @@ def parse_args(argv=None):
     parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs here")
     parser.add_argument("--num", type=int, default=10, help="how many overlays to write (default 10)")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
-                        help="compile the network's forward pass whole with XLA (default; faster inference for "
-                        "every model but DeconvNet on this CPU, see BENCHMARKS.md); --no-xla: TensorFlow's graph")
+                        help="compile the network's forward pass whole with XLA (default: much faster for ENet, "
+                        "SegNet and the FCNs on this CPU, see BENCHMARKS.md); --no-xla: TensorFlow's graph, "
+                        "as fast or faster for SegNet-Basic, DeconvNet and U-Net")
     crf = parser.add_argument_group("dense CRF post-processing")
     crf.add_argument("--crf", action="store_true", help="also score every image after the dense CRF")
     crf.add_argument("--crf-preset", choices=sorted(PRESETS),

@@ -307,25 +307,38 @@ def profile_section(profile, top=10):
             f"{'x'.join(map(str, profile['input_size']))}; `{profile['command']}`), share of op time by op type: {ops}.")
 
 
-# What holds back the targets that are not met; the evidence is in the tables above and the profile.
+# What holds back the targets that are not met; the evidence is in the tables above and the profiles.
 SPEED_ANALYSIS = [
     "What holds the unmet targets back:",
     "",
-    "- ENet training is memory-bound: it reaches a small share of the conv peak, and in the profile "
-    "below convolutions are a minority of the op time; batch norm (TF's fused kernel), PReLU, spatial "
-    "dropout and their gradients take the rest, each a separate pass over a 360x480 activation. "
-    "PReLU and spatial dropout now have leaner formulations (`common.layers`: one select forward, a "
+    "- ENet training is memory-bound: it reaches a small share of the conv peak, and in its training "
+    "profile below convolutions are a minority of the op time; batch norm (TF's fused kernel), PReLU, "
+    "spatial dropout and their gradients take the rest, each a separate pass over a 360x480 activation. "
+    "PReLU and spatial dropout have lean formulations (`common.layers`: one select forward, a "
     "hand-written gradient, dropout as a per-channel mask product), equal in value to Keras' layers "
     "(tests/test_layers.py). Compiling the whole step with XLA, which fuses element-wise chains, is "
-    "slower on this CPU for training (the `+ XLA` rows). "
-    "bfloat16 is slower too (no faster bfloat16 kernels through TF here: see the peak). What would "
-    "close the gap: fused BN + activation kernels around oneDNN convolutions (a custom op), as "
-    "`torch.compile` generates for the PyTorch twin.",
-    "- Batch-1 inference of ENet, and to a lesser degree of SegNet-Basic and U-Net, loses to PyTorch "
-    "because TensorFlow runs the element-wise ops one by one; compiled whole by XLA (`+ XLA` rows) "
-    "inference gets markedly faster for all three, yet not to PyTorch's ENet time. XLA inference is "
-    "measured here, not yet the default of evaluate.py.",
-    "- SegNet-Basic and U-Net training, and the VGG models, are compute-bound and meet their targets.",
+    "slower on this CPU for training (the `+ XLA` rows), and bfloat16, which this CPU's AMX units run "
+    "several times faster than float32 in convolutions (the peak), does not speed ENet up either: its "
+    "time is not in the convolutions. What would close the gap: fused batch norm + PReLU kernels "
+    "around the oneDNN convolutions (a custom op), as `torch.compile` generates for the PyTorch twin, "
+    "which is also where ENet's training ratio against `torch.compile` comes from.",
+    "- Inference: evaluate.py and predict.py compile the forward pass whole with XLA by default, which "
+    "fuses ENet's element-wise chains (PReLU alone is Greater + Mul + SelectV2 in TF's graph, a third of "
+    "ENet's inference op time in its profile below; one native kernel in PyTorch): ENet then infers "
+    "faster than eager PyTorch, not yet than `torch.compile`. XLA does not speed up every model: for "
+    "SegNet-Basic, DeconvNet and U-Net the plain rows are as fast or faster, so `--no-xla` is their "
+    "faster setting (SegNet-Basic's plain inference beats eager PyTorch; the check above takes the "
+    "XLA default). In TF's graph, max-pooling's switches cost SegNet-Basic a fifth of its inference "
+    "op time (FloorDiv and FloorMod turning TF's flat argmax into window positions; its profile below), "
+    "work PyTorch's pooling with indices does not do. U-Net's inference is 90 %+ oneDNN convolutions "
+    "(its profile), so its gap to PyTorch, which calls the same library, lies in how the convolutions "
+    "are called (weight layout, blocking), not in element-wise work; the same holds for its training "
+    "step, which beats eager PyTorch and loses narrowly to `torch.compile`.",
+    "- The compute-bound models (SegNet-Basic, U-Net, the VGG models) are fast where their targets "
+    "are absolute (SegNet-Basic's time, the VGG models' share of the peak); in bfloat16 "
+    "(`--precision mixed_bfloat16`, or a schedule's `precision`) they train and infer several times "
+    "faster than in float32 here (the bfloat16 rows). Not the default: it changes the numbers beyond "
+    "float rounding, and the papers trained in float32; the cpu rows in the table above are float32.",
     "- The machine's speed drifts by up to ~20-30 % between runs on this shared host (compare the "
     "measured peak across commits of the JSON); all rows here come from one run, so their ratios hold.",
 ]
