@@ -8,8 +8,8 @@ the paper's input size and batch), warms the step up, records `--steps` steps wi
 `tf.profiler.experimental`, and sums the TensorFlow op events by op type (Conv2D,
 Conv2DBackpropFilter, FusedBatchNormV3, ...) from the trace's XSpace. `--inference` records
 `--steps` batch-1 forward passes instead, compiled as evaluate.py's predictor and benchmarks.speed
-run them. Op times of concurrent ops
-add up, so shares are of op time, not of the step's wall time. The JSON lists each op type's
+run them (without XLA, whose fused kernels the profile cannot split by op type). Op times of
+concurrent ops add up, so shares are of op time, not of the step's wall time. The JSON lists each op type's
 milliseconds per step and share of the op time; the TensorBoard-readable trace stays in `--logdir`.
 """
 import argparse
@@ -57,7 +57,7 @@ def main(argv=None):
     parser.add_argument("--inference", action="store_true", help="profile a batch-1 forward pass, not a training step")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--logdir", help="where the trace goes (default: a temporary folder)")
-    parser.add_argument("--output", help="default: results/benchmarks/profile_<model>.json")
+    parser.add_argument("--output", help="default: results/benchmarks/profile_<model>[_inference].json")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
 
