@@ -50,7 +50,7 @@ def test_a_crop_trained_model_predicts_by_tiles_at_the_images_own_scale():
     assert labels.shape == (1, 40, 72) and probs.shape == (1, 40, 72, 3)
     # The top-left 32x32 tile is the model's own prediction on that crop, not on a resized image.
     crop = model.predict(image[:, :32, :32], verbose=0)
-    np.testing.assert_allclose(probs[0, :32, :32], softmax(crop[0]), atol=1e-5)
+    np.testing.assert_allclose(probs[0, :32, :32], softmax(crop[0]), atol=1e-4)  # XLA's op order vs Keras
     assert evaluate.trained_on_crops({"schedule": {"crop_size": [32, 32]}})
     assert not evaluate.trained_on_crops({"schedule": {"crop_size": None}}) and not evaluate.trained_on_crops({})
 
