@@ -40,6 +40,12 @@ def load_checkpoint(path):
     return model, results.read_run_config(config_path) if config_path.exists() else {}
 
 
+def forward_pass(model, xla=True):
+    """The network's compiled inference pass: images -> float32 logits (benchmarks.speed times it)."""
+    return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
+                       jit_compile=xla or None)
+
+
 def predictor(model, tiles=False, xla=True):
     """A function: original images -> (class ids, softmax probabilities) at their own size.
 
@@ -54,8 +60,7 @@ def predictor(model, tiles=False, xla=True):
     (tests/test_predict.py); compiled once per input shape.
     """
     input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
-    logits_of = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
-                            jit_compile=xla or None)
+    logits_of = forward_pass(model, xla)
 
     @tf.function(reduce_retracing=True)
     def resized_logits(images):

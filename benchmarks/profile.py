@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.speed import REPO, forward_pass, keras_training_setup
+from benchmarks.speed import REPO, keras_training_setup
 
 
 def op_time_by_type(logdir):
@@ -48,6 +48,7 @@ def op_time_by_type(logdir):
 def main(argv=None):
     import tensorflow as tf
 
+    import evaluate
     from common import results
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +65,7 @@ def main(argv=None):
     model, stream, setup = keras_training_setup(args.model, args.precision, args.input_size)
     if args.inference:
         image = next(iter(stream))[0][:1]
-        forward = forward_pass(model)
+        forward = evaluate.forward_pass(model, xla=False)
 
         def run(steps):
             for _ in range(steps):

@@ -128,17 +128,12 @@ def keras_training_setup(name, precision="float32", input_size=None, jit_compile
                            "schedule_batch": schedule.batch_size, "optimizer": schedule.optimizer}
 
 
-def forward_pass(model, xla=False):
-    """The compiled inference forward pass, as evaluate.predictor calls the model."""
-    import tensorflow as tf
-
-    return tf.function(lambda x: model(x, training=False), jit_compile=xla or None)
-
-
 def measure_keras(name, precision, repeats, input_size=None, xla=False):
     """Training step (train.py's) and a batch-1 forward pass (as evaluate.py's predictor runs it);
     `xla`: both compiled whole by XLA instead."""
     import keras
+
+    import evaluate
 
     model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto")
     step_times = []
@@ -154,7 +149,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False):
     model.fit(stream, steps_per_epoch=warmup + repeats, epochs=1, verbose=0, callbacks=[StepTimer()])
     train_s = statistics.median(step_times[warmup:])
     image = next(iter(stream))[0][:1]
-    forward = forward_pass(model, xla)
+    forward = evaluate.forward_pass(model, xla)  # as evaluate.py runs the model
     infer_s = median_seconds(lambda: forward(image).numpy(), repeats, warmup=2)
     batch, gflops = setup["train_batch"], setup["forward_gflops_per_image"]
     return {
