@@ -122,7 +122,7 @@ def test_fused_batch_norm_matches_keras_batch_norm(policy):
     np.testing.assert_allclose(fused.moving_variance.numpy(), reference.moving_variance.numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(2, 6, 8, 3), (1, 5, 7, 4)])
+@pytest.mark.parametrize("shape", [(2, 6, 8, 3), (1, 5, 7, 4), (3, 9, 4, 1)])
 def test_tensorflow_pooling_matches_the_portable_pooling(shape):
     rng = np.random.default_rng(8)
     x = tf.constant(np.maximum(rng.normal(size=shape), 0).astype("float32"))  # ReLU output: many ties at 0
