@@ -9,11 +9,13 @@ from `results/model_summary.json` (`python -m papers.summary --json`). Models wi
 file still get a row with the paper's number.
 """
 import argparse
+import json
 import math
 from pathlib import Path
 
 import papers
 from common import results
+from common.crf import PRESETS
 from common.flops import count_flops
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,9 +80,22 @@ def evaluated_gflops(name, data):
     return count_flops(model) / 1e9
 
 
+def protocol_notes(config):
+    """What a run's protocol cuts, in words: the current schedule's notes (the prose is kept up to date
+    in papers/) when the run followed that very schedule, every recorded setting equal; else the notes
+    the run recorded."""
+    recorded, name, protocol = config["schedule"], config["model"], config.get("protocol")
+    if protocol in papers.list_protocols(name):
+        current = json.loads(json.dumps(papers.get_schedule(name, protocol).to_dict()))
+        prose = ("notes", "source")
+        if {k: v for k, v in current.items() if k not in prose} == {k: v for k, v in recorded.items() if k not in prose}:
+            return current["notes"]
+    return recorded.get("notes", "")
+
+
 def what_was_cut(config):
     """A run's departures from the paper: model deviations and the protocol's notes."""
-    return "; ".join(config.get("deviations", []) + [config["schedule"].get("notes", "")]).strip("; ")
+    return "; ".join(config.get("deviations", []) + [protocol_notes(config)]).strip("; ")
 
 
 def run_row(name, path, data):
@@ -258,7 +273,10 @@ def speed_section(speed):
         f"3x3 convolution {peak['conv3x3_float32_gflops_per_s']:.0f} float32, {peak['conv3x3_bfloat16_gflops_per_s']:.0f} "
         "bfloat16. Training = train.py's compiled `fit` step with the paper schedule's optimizer at the "
         f"paper's input size, batch = the schedule's capped at {speed['step_budget_gflop']:.0f} GFLOP per step; "
-        "GFLOP/s counts a training step as 3x the forward FLOPs; inference = a compiled batch-1 forward pass, as evaluate.py runs the model; "
+        "GFLOP/s counts a training step as 3x the forward FLOPs; inference = a compiled batch-1 forward pass: in "
+        "TensorFlow's graph on the plain rows (evaluate.py's `--no-xla`), compiled whole by XLA on the `+ XLA` rows "
+        "(evaluate.py's default); the `+ XLA` rows' training step is the same step compiled by XLA, which train.py "
+        "does not do on a CPU; "
         "RSS = the peak of the process that measured the model.",
         "",
         "| model | precision | input | train batch | train ms/img | train GFLOP/s (of conv peak) | inference ms/img | peak RSS GiB |",
@@ -272,6 +290,7 @@ def speed_section(speed):
             f"| {row['model']} | {row['precision']}{' + XLA' if row.get('xla') else ''} | {'x'.join(map(str, row['input_size']))} | {row['train_batch']} "
             f"(schedule {row['schedule_batch']}) | {row['train_ms_per_image']:.0f} | {row['train_gflops_per_s']:.0f} "
             f"({100 * row['train_fraction_of_conv_peak']:.0f} %) | {row['infer_ms_per_image']:.0f} | {row['peak_rss_gib']:.1f} |")
+    lines += ["", bfloat16_summary(speed["keras"])]
     if speed["torch"]:
         lines += ["", "PyTorch twins (`benchmarks/torch_models.py`: same layers, shapes and parameter counts, float32, "
                   "channels-last, same threads, input, batch and optimizer), ms per image:", "",
@@ -290,7 +309,8 @@ def speed_section(speed):
     crf = speed["crf"]
     lines += ["", "Dense CRF, one core, " + "; ".join(
         f"{name}: {row['seconds_median']:.3f} s" for name, row in crf["presets"].items())
-        + f" per {'x'.join(map(str, crf['size']))} image at 5 iterations.", "",
+        + f" per {'x'.join(map(str, crf['size']))} image at {next(iter(crf['presets'].values()))['params']['iterations']} "
+        f"mean-field iterations (evaluate.py's default, the deconvnet preset, runs {PRESETS['deconvnet'].iterations}).", "",
         "| target | threshold | measured | met | what |", "|---|---|---|---|---|"]
     for check in speed["targets"]:
         lines.append(f"| {check['target']} | {check['threshold']:g} | {check['value']:.4g} | "
@@ -298,13 +318,33 @@ def speed_section(speed):
     return "\n".join(lines + [""] + SPEED_ANALYSIS)
 
 
+def bfloat16_summary(rows):
+    """mixed_bfloat16's speed-up over float32 per model (TensorFlow graph rows, not XLA), in one sentence."""
+    plain = {(row["model"], row["precision"]): row for row in rows if not row.get("xla") and "error" not in row}
+    speedups = {"training": {}, "inference": {}}
+    for (model, precision), row in plain.items():
+        if precision == "mixed_bfloat16" and (model, "float32") in plain:
+            for what, key in (("training", "train_ms_per_image"), ("inference", "infer_ms_per_image")):
+                speedups[what][model] = plain[(model, "float32")][key] / row[key]
+
+    def words(by_model):
+        faster = [speedup for speedup in by_model.values() if speedup > 1]
+        slower = sorted(model for model, speedup in by_model.items() if speedup <= 1)
+        text = f"{min(faster):.1f}-{max(faster):.1f}x faster" if faster else "nowhere faster"
+        return text + (f", slower for {', '.join(slower)}" if slower else "")
+
+    return ("mixed_bfloat16 against float32 (the rows above without XLA): training "
+            f"{words(speedups['training'])}; inference {words(speedups['inference'])}.")
+
+
 def profile_section(profile, top=10):
     """The op types that take a profiled training step's or inference's time (python -m benchmarks.profile)."""
     ops = ", ".join(f"{row['op']} {100 * row['share']:.1f} %" for row in profile["ops"][:top])
-    what, batch = (("batch-1 inference", 1) if profile.get("profiled") == "inference"
-                   else ("training step", profile["train_batch"]))
+    what, batch, how = (("batch-1 inference", 1, "TensorFlow's graph as evaluate.py `--no-xla` runs it")
+                        if profile.get("profiled") == "inference"
+                        else ("training step", profile["train_batch"], "as train.py runs it"))
     return (f"Profile of {profile['model']}'s {what} ({profile['precision']}, batch {batch}, "
-            f"{'x'.join(map(str, profile['input_size']))}; `{profile['command']}`), share of op time by op type: {ops}.")
+            f"{'x'.join(map(str, profile['input_size']))}, {how}; `{profile['command']}`), share of op time by op type: {ops}.")
 
 
 # What holds back the targets that are not met; the evidence is in the tables above and the profiles.
@@ -336,8 +376,8 @@ SPEED_ANALYSIS = [
     "step, which beats eager PyTorch and loses narrowly to `torch.compile`.",
     "- The compute-bound models (SegNet-Basic, U-Net, the VGG models) are fast where their targets "
     "are absolute (SegNet-Basic's time, the VGG models' share of the peak); in bfloat16 "
-    "(`--precision mixed_bfloat16`, or a schedule's `precision`) they train and infer several times "
-    "faster than in float32 here (the bfloat16 rows). Not the default: it changes the numbers beyond "
+    "(`--precision mixed_bfloat16`, or a schedule's `precision`) they train several times faster than "
+    "in float32 here (the bfloat16 line under the table). Not the default: it changes the numbers beyond "
     "float rounding, and the papers trained in float32; the cpu rows in the table above are float32.",
     "- The machine's speed drifts by up to ~20-30 % between runs on this shared host (compare the "
     "measured peak across commits of the JSON); all rows here come from one run, so their ratios hold.",
@@ -361,10 +401,12 @@ def main(argv=None):
     Path(args.output).write_text(
         "# Benchmarks\n\n"
         "Generated by `python -m benchmarks.table` from the results files in `results/`; do not edit.\n"
-        "Re-run a row with `python -m benchmarks.run --model NAME --protocol cpu`. G = global (pixel)\n"
-        "accuracy, C = class-average accuracy, in percent. `cpu` protocols follow the paper's recipe on the\n"
-        "same data and evaluation rule with a budget a 2-core CPU can finish (the train time column says\n"
-        "how long it took); reported numbers come from the paper's own setup (see the source column).\n\n"
+        "Re-run a row with `python -m benchmarks.run --model NAME --protocol cpu --rerun`. G = global (pixel)\n"
+        "accuracy, C = class-average accuracy, in percent. `cpu` protocols follow the paper's recipe and\n"
+        "evaluation rule with a budget a 2-core CPU can finish (the train time column says how long it\n"
+        "took), on the paper's data except FCN and DeconvNet (CamVid; their PASCAL VOC is not here); where\n"
+        "a run needed another learning rate or rule, the deviations column says so. Reported numbers come\n"
+        "from the paper's own setup (see the source column).\n\n"
         + markdown(rows) + f"\n\n![mIoU against GFLOPs]({plot_path.name})\n\n"
         + gap_section(gap_rows(args.results_dir)) + "\n"
         + (f"\n{speed_section(results.read_json(args.speed))}\n" if Path(args.speed).exists() else "")

@@ -1,7 +1,7 @@
 """The model registry: every paper's models, schedules and reported numbers by name.
 
     import papers
-    papers.list_models()                       # ['segnet', 'segnet_basic', ...]
+    papers.list_models()                       # ['deconvnet', 'enet', 'fcn16s', ...]
     model = papers.build_model("segnet", 12, (360, 480, 3))
     papers.get_schedule("segnet", "paper")     # common.schedule.Schedule
     papers.get_reported("segnet")              # tuple of common.schedule.Reported

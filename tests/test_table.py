@@ -150,6 +150,15 @@ def test_the_gap_to_the_paper_is_computed_from_the_results_file(tmp_path):
     assert "| enet | cpu | C 60.2 vs 68.3 (-8.1)" in table.gap_section([row])
 
 
+def test_a_run_of_the_current_schedule_shows_its_current_notes(tmp_path):
+    schedule = table.papers.get_schedule("enet", "cpu")
+    recorded = json.loads(json.dumps(schedule.replace(notes="old wording").to_dict()))
+    config = {"model": "enet", "protocol": "cpu", "deviations": ["random init"], "schedule": recorded}
+    assert table.what_was_cut(config) == "random init; " + schedule.notes
+    changed = {**recorded, "epochs": recorded["epochs"] + 1}  # another run than the schedule describes
+    assert table.what_was_cut({**config, "schedule": changed}) == "random init; old wording"
+
+
 def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
     from benchmarks import run
 

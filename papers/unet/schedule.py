@@ -14,8 +14,7 @@ _NOTES = (
     "the training set, here by median frequency, which for two classes present in every slice is 1 / (2 x the "
     "class's share)), pre-computed from each slice's labels and deformed with them; augmentation (sec. 3.1): elastic "
     "deformation on a 3x3 grid with 10 px std (Schedule.elastic) and "
-    "flips; the paper also names shift, rotation and gray-value variations, which the pipeline does not offer; "
-    "training resizes the 512x512 slices to the 572x572 input instead of mirroring their borders; test-time: "
+    "flips; the paper also names shift, rotation and gray-value variations, which the pipeline does not offer; test-time: "
     "overlap-tile prediction with mirrored borders (common.tiling.overlap_tile_predict), averaged over 7 rotated "
     "inputs for Table 1; learning rate and iteration count are not in the paper (unconfirmed)"
 )
@@ -25,7 +24,7 @@ _PAPER = Schedule(
     weight_map=(10.0, 5.0), class_weighting="median_frequency",
     source="U-Net MICCAI 2015 sec. 3 (SGD, batch 1, momentum 0.99; eq. 2 weight map), sec. 3.1, sec. 5 (10 h on a Titan); "
            "lr 0.01 and 50k iterations unconfirmed",
-    notes=_NOTES,
+    notes=_NOTES + "; training resizes the 512x512 slices to the 572x572 input instead of mirroring their borders",
 )
 
 # A budget a 2-core CPU can finish: random crops at the slices' own scale (380x380 tiles, output
@@ -45,7 +44,7 @@ SCHEDULES = {
     },
     # Same recipe; 512x512 covers a whole ISBI slice with zero padding instead of mirrored tiles.
     "unet_same": {
-        "paper": _PAPER.replace(input_size=(512, 512)),
+        "paper": _PAPER.replace(input_size=(512, 512), notes=_NOTES),
         "cpu": _PAPER.replace(input_size=(256, 256), crop_size=(256, 256), **_CPU,
                               notes="reduced budget: 256x256 crops, 40 epochs; " + _NOTES),
     },
