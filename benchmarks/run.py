@@ -5,6 +5,9 @@
 Data comes from `--data-root/<dataset>` (default ../shared/data), the run lives in
 `runs/<model>_<protocol>/` (re-running resumes an interrupted training), and the results file is
 `results/<model>_<protocol>.json`; a row whose results file exists is skipped (`--rerun` starts it over).
+A model whose weights take at most a few MB (ENet, SegNet-Basic) is also kept as a weight record,
+`results/weights/<model>_<protocol>/` (model.keras, its run config, record.json with the scores and
+the command), which evaluate.py and predict.py take as `--checkpoint`.
 
     python -m benchmarks.run --model enet --protocol paper --progress
 
@@ -66,6 +69,28 @@ def pack_state(run, path):
     return round(size_mb, 1)
 
 
+WEIGHTS_LIMIT_MB = 8  # a trained model whose float32 weights fit is kept in the repository (ENet, SegNet-Basic)
+
+
+def keep_weights(run, scores_path, record_dir, command):
+    """Writes a weight record into `record_dir`: the trained model of `run` without its optimizer state,
+    the run's config (evaluate.py and predict.py read it beside the model), and `record.json` with the
+    scores of `scores_path` and the command that made them. Only for models within WEIGHTS_LIMIT_MB;
+    returns whether it wrote one."""
+    scores = results.read_json(scores_path)
+    if scores["params"] * 4 / 2 ** 20 > WEIGHTS_LIMIT_MB:
+        return False
+    model, _ = evaluate.load_checkpoint(run / "model.keras")  # uncompiled: saved without optimizer state
+    record_dir.mkdir(parents=True, exist_ok=True)
+    model.save(record_dir / "model.keras")
+    shutil.copy(run / "config.json", record_dir / "config.json")
+    results.write_json(record_dir / "record.json", {
+        "command": command, "results": scores_path.name, "dataset": scores["dataset"], "split": scores["split"],
+        "metrics": scores["metrics"], "crf_metrics": scores.get("crf", {}).get("metrics"),
+        "code_version": results.code_version()})
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
@@ -85,6 +110,7 @@ def main(argv=None):
     output = Path(args.results_dir) / f"{name}.json"
     progress_path = Path(args.results_dir) / "progress" / f"{name}.json"
     run = Path(args.runs_dir) / name
+    weights = Path(args.results_dir) / "weights" / name
     state_path = progress_path.with_name(f"{name}.state.tar.gz")
     if args.progress:
         progress_path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +124,8 @@ def main(argv=None):
         return
     if args.rerun:
         output.unlink(missing_ok=True)
-        shutil.rmtree(run, ignore_errors=True)
+        for folder in (run, weights):
+            shutil.rmtree(folder, ignore_errors=True)
     if output.exists():
         print(f"{output} exists: nothing to do (--rerun starts the row over)")
         return
@@ -111,6 +138,8 @@ def main(argv=None):
                 "--data-dir", data_dir, "--output", str(run), "--eval-split", "none", "--verbose", "2"])
     evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", schedule.eval_split,
                    "--output", str(output), *([] if args.no_crf else ["--crf"])])
+    if keep_weights(run, output, weights, f"python -m benchmarks.run --model {args.model} --protocol {args.protocol}"):
+        print(f"wrote the weight record {weights}")
     progress_path.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)
 

@@ -118,7 +118,7 @@ def run_row(name, path, data):
         "inference": (f"{data['images_per_s']:.1f} img/s" + (" with the CRF" if crf else "")
                       if data.get("images_per_s") else "—"),
         "deviations": deviations or "—",
-        "source": path.name,
+        "source": path.name + (f" (weights: weights/{path.stem}/)" if (path.parent / "weights" / path.stem).is_dir() else ""),
     }
 
 

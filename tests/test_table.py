@@ -120,7 +120,7 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
         assert found == ["config.json", "encoder/history.csv"]  # logs and spare copies stay behind
 
     def fake_evaluate(argv):
-        Path(argv[argv.index("--output") + 1]).write_text("{}")
+        Path(argv[argv.index("--output") + 1]).write_text('{"params": 1e9}')  # no weight record
 
     monkeypatch.setattr(run.train, "main", fake_train)
     monkeypatch.setattr(run.evaluate, "main", fake_evaluate)
@@ -139,6 +139,43 @@ def test_a_run_state_too_large_for_the_repository_is_not_packed(tmp_path, monkey
               "--results-dir", str(tmp_path / "results")])
     assert [path.name for path in (tmp_path / "results" / "progress").iterdir()] == ["segnet_cpu.json"]
     assert json.loads((tmp_path / "results" / "progress" / "segnet_cpu.json").read_text())["state"] is None
+
+
+def test_a_small_trained_model_is_kept_as_a_weight_record(tmp_path, monkeypatch):
+    import evaluate
+    import train
+    from benchmarks import run
+
+    runs, results_dir = tmp_path / "runs", tmp_path / "results"
+    tiny = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "2", "--epochs", "1",
+            "--steps-per-epoch", "1", "--val-steps", "1", "--verbose", "0"]
+    train_main = train.main  # the real one, on tiny synthetic data instead of the protocol's
+    monkeypatch.setattr(run.train, "main", lambda argv: train_main(
+        ["--model", "segnet_basic", "--protocol", "quick", "--output", argv[argv.index("--output") + 1], *tiny,
+         "--eval-split", "none"]))
+    arguments = ["--model", "segnet_basic", "--protocol", "quick", "--no-crf", "--runs-dir", str(runs),
+                 "--results-dir", str(results_dir)]
+    run.main(arguments)
+    record = results_dir / "weights" / "segnet_basic_quick"
+    kept, config = evaluate.load_checkpoint(record / "model.keras")
+    trained, _ = evaluate.load_checkpoint(runs / "segnet_basic_quick" / "model.keras")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(kept.predict(images, verbose=0), trained.predict(images, verbose=0))
+    assert config["model"] == "segnet_basic"
+    scores = json.loads((results_dir / "segnet_basic_quick.json").read_text())
+    info = json.loads((record / "record.json").read_text())
+    assert info["command"] == "python -m benchmarks.run --model segnet_basic --protocol quick"
+    assert info["metrics"] == scores["metrics"] and info["results"] == "segnet_basic_quick.json"
+    rescored = evaluate.main(["--checkpoint", str(record / "model.keras"), "--split", scores["split"],
+                              "--output", str(tmp_path / "rescored.json")])
+    assert rescored["metrics"]["miou"] == scores["metrics"]["miou"]  # the record reproduces its scores
+
+    (row,) = [row for row in table.build_rows(results_dir, tmp_path / "none.json") if row["protocol"] == "quick"]
+    assert row["source"] == "segnet_basic_quick.json (weights: weights/segnet_basic_quick/)"
+
+    monkeypatch.setattr(run, "WEIGHTS_LIMIT_MB", 0)  # a model over the limit keeps no record
+    run.main([*arguments, "--rerun"])
+    assert (results_dir / "segnet_basic_quick.json").exists() and not record.exists()
 
 
 def test_the_gap_to_the_paper_is_computed_from_the_results_file(tmp_path):
@@ -169,9 +206,10 @@ def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
     (results_dir / "unet_cpu.json").write_text('{"old": true}')
     trained = []
     monkeypatch.setattr(run.train, "main", lambda argv: trained.append((runs / "unet_cpu").exists()))
-    monkeypatch.setattr(run.evaluate, "main", lambda argv: Path(argv[argv.index("--output") + 1]).write_text("{}"))
+    monkeypatch.setattr(run.evaluate, "main",
+                        lambda argv: Path(argv[argv.index("--output") + 1]).write_text('{"params": 1e9}'))
     arguments = ["--model", "unet", "--runs-dir", str(runs), "--results-dir", str(results_dir)]
     run.main(arguments)
     assert trained == []  # done already
     run.main([*arguments, "--rerun"])
-    assert trained == [False] and json.loads((results_dir / "unet_cpu.json").read_text()) == {}
+    assert trained == [False] and json.loads((results_dir / "unet_cpu.json").read_text()) == {"params": 1e9}
