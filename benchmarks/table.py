@@ -197,6 +197,26 @@ def gap_section(rows):
     return "\n".join(lines)
 
 
+def per_class_section(results_dir):
+    """Per dataset with named classes: each finished run's IoU per class, the scores the means hide."""
+    by_classes = {}
+    for name, entries in load_runs(results_dir).items():
+        for _, data in entries:
+            if data.get("class_names") and data["metrics"].get("iou"):
+                by_classes.setdefault((data["dataset"], tuple(data["class_names"])), []).append((name, data))
+    lines = []
+    for (dataset, class_names), runs in by_classes.items():
+        lines += ["", f"### {dataset}: IoU per class (%)", "",
+                  "| model | protocol | " + " | ".join(class_names) + " | mIoU |",
+                  "|---|---|" + "---|" * (len(class_names) + 1)]
+        lines += [f"| {name} | {data['train_config'].get('protocol', '?')} | "
+                  + " | ".join(percent(iou) for iou in data["metrics"]["iou"]) + f" | {percent(data['metrics']['miou'])} |"
+                  for name, data in runs]
+    return "\n".join(["## Per class", "", "Where a mean hides which classes a model misses: the thin and rare ones "
+                      "(poles, signs, fences, pedestrians, cyclists on CamVid) are the first to go with a short budget."]
+                     + lines) if lines else ""
+
+
 def load_progress(results_dir):
     """Progress records of unfinished runs (results/progress/*.json), by model."""
     progress = {}
@@ -409,6 +429,7 @@ def main(argv=None):
         "from the paper's own setup (see the source column).\n\n"
         + markdown(rows) + f"\n\n![mIoU against GFLOPs]({plot_path.name})\n\n"
         + gap_section(gap_rows(args.results_dir)) + "\n"
+        + (f"\n{section}\n" if (section := per_class_section(args.results_dir)) else "")
         + (f"\n{speed_section(results.read_json(args.speed))}\n" if Path(args.speed).exists() else "")
         + "".join(f"\n{profile_section(results.read_json(path))}\n" for path in profiles))
     print(f"wrote {args.output} and {plot_path}")

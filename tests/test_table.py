@@ -187,6 +187,18 @@ def test_the_gap_to_the_paper_is_computed_from_the_results_file(tmp_path):
     assert "| enet | cpu | C 60.2 vs 68.3 (-8.1)" in table.gap_section([row])
 
 
+def test_the_per_class_section_shows_each_class_iou_of_the_results_file(tmp_path):
+    results_file(tmp_path)
+    assert table.per_class_section(tmp_path) == ""  # no per-class scores in that file
+    data = json.loads((tmp_path / "enet_cpu.json").read_text())
+    data["class_names"] = ["Sky", "Pole"]
+    data["metrics"].update(iou=[0.9012, 0.0123], miou=0.45675)
+    (tmp_path / "enet_cpu.json").write_text(json.dumps(data))
+    section = table.per_class_section(tmp_path)
+    assert "### camvid: IoU per class (%)" in section and "| model | protocol | Sky | Pole | mIoU |" in section
+    assert "| enet | cpu | 90.1 | 1.2 | 45.7 |" in section
+
+
 def test_a_run_of_the_current_schedule_shows_its_current_notes(tmp_path):
     schedule = table.papers.get_schedule("enet", "cpu")
     recorded = json.loads(json.dumps(schedule.replace(notes="old wording").to_dict()))
