@@ -297,7 +297,7 @@ def speed_section(speed):
         "TensorFlow's graph on the plain rows (evaluate.py's `--no-xla`), compiled whole by XLA on the `+ XLA` rows "
         "(evaluate.py's default); the `+ XLA` rows' training step is the same step compiled by XLA, which train.py "
         "does not do on a CPU; "
-        "RSS = the peak of the process that measured the model.",
+        "RSS = the peak of the process that measured the model." + peaks_by_run(speed),
         "",
         "| model | precision | input | train batch | train ms/img | train GFLOP/s (of conv peak) | inference ms/img | peak RSS GiB |",
         "|---|---|---|---|---|---|---|---|",
@@ -336,6 +336,21 @@ def speed_section(speed):
         lines.append(f"| {check['target']} | {check['threshold']:g} | {check['value']:.4g} | "
                      f"{'yes' if check['met'] else 'no'} | {check['detail']} |")
     return "\n".join(lines + [""] + SPEED_ANALYSIS)
+
+
+def peaks_by_run(speed):
+    """Where `--update` runs re-measured some rows: which rows each run's conv peak belongs to."""
+    runs = {}
+    for row in speed["keras"]:
+        if "conv_peak_gflops_per_s" in row:
+            peaks = row["conv_peak_gflops_per_s"]
+            runs.setdefault((peaks["float32"], peaks["bfloat16"]), set()).add(row["model"])
+    if len(runs) < 2:
+        return ""
+    return (" The rows come from several runs (the command above), each with its own measured conv peak, "
+            "which its rows' share of the peak uses: " + "; ".join(
+                f"{', '.join(sorted(models))}: {float32:.0f} float32, {bfloat16:.0f} bfloat16"
+                for (float32, bfloat16), models in runs.items()) + ".")
 
 
 def bfloat16_summary(rows):
