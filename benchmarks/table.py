@@ -403,9 +403,10 @@ SPEED_ANALYSIS = [
     "faster than eager PyTorch, not yet than `torch.compile`. XLA does not speed up every model: for "
     "SegNet-Basic, DeconvNet and U-Net the plain rows are as fast or faster, so `--no-xla` is their "
     "faster setting (SegNet-Basic's plain inference beats eager PyTorch; the check above takes the "
-    "XLA default). In TF's graph, max-pooling's switches cost SegNet-Basic a fifth of its inference "
-    "op time (FloorDiv and FloorMod turning TF's flat argmax into window positions; its profile below), "
-    "work PyTorch's pooling with indices does not do. U-Net's inference is 90 %+ oneDNN convolutions "
+    "XLA default). In TF's graph, max-pooling's switches are TF's flat argmax turned into window "
+    "positions, work PyTorch's pooling with indices does not do; that took int64 divisions (FloorDiv, "
+    "FloorMod), which the CPU runs one element at a time, and now takes comparisons against each "
+    "window's first index (Sub, GreaterEqual, NotEqual, Cast in SegNet-Basic's profile below). U-Net's inference is 90 %+ oneDNN convolutions "
     "(its profile), so its gap to PyTorch, which calls the same library, lies in how the convolutions "
     "are called (weight layout, blocking), not in element-wise work; the same holds for its training "
     "step, which beats eager PyTorch and loses narrowly to `torch.compile`.",
