@@ -1,6 +1,7 @@
 """Seconds per image of the dense CRF on one core, at CamVid's 360x480 and 11 classes.
 
-    python -m benchmarks.crf_speed [--iterations 5] [--repeats 5] [--output results/benchmarks/crf_speed.json]
+    python -m benchmarks.crf_speed [--iterations 5] [--repeats 5]
+                                   [--output results/benchmarks/crf_speed.json]
 
 The quick check on its own; `python -m benchmarks.speed` runs the same measurement into speed.json,
 which BENCHMARKS.md renders. Uses a real CamVid test image when `--camvid-dir` exists (the appearance kernel's cost depends on

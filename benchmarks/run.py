@@ -32,7 +32,7 @@ from common import results
 REPO = Path(__file__).resolve().parents[1]
 
 
-def progress(model, protocol, run):
+def progress(model, protocol, run, command):
     """Epochs done per stage of the run in `run`, with its latest and best validation scores."""
     schedule = papers.get_schedule(model, protocol)
     stages = []
@@ -47,8 +47,7 @@ def progress(model, protocol, run):
                        "val_miou_last": scores[-1] if scores else None, "val_miou_best": max(scores, default=None),
                        "train_s": results.read_json(clock_path)["seconds"] if clock_path.exists() else 0.0})
     return {"model": model, "protocol": protocol, "dataset": schedule.dataset, "stages": stages,
-            "command": f"python -m benchmarks.run --model {model} --protocol {protocol}",
-            "code_version": results.code_version()}
+            "command": command, "code_version": results.code_version()}
 
 
 STATE_LIMIT_MB = 20  # a packed run state larger than this is not meant for the repository
@@ -69,7 +68,7 @@ def pack_state(run, path):
     return round(size_mb, 1)
 
 
-WEIGHTS_LIMIT_MB = 8  # a trained model whose float32 weights fit is kept in the repository (ENet, SegNet-Basic)
+WEIGHTS_LIMIT_MB = 8  # MiB of float32 weights: a trained model this small is kept (ENet, SegNet-Basic)
 
 
 def keep_weights(run, scores_path, record_dir, command):
@@ -78,7 +77,7 @@ def keep_weights(run, scores_path, record_dir, command):
     scores of `scores_path` and the command that made them. Only for models within WEIGHTS_LIMIT_MB;
     returns whether it wrote one."""
     scores = results.read_json(scores_path)
-    if scores["params"] * 4 / 2 ** 20 > WEIGHTS_LIMIT_MB:
+    if scores["params"] * 4 > WEIGHTS_LIMIT_MB * 2 ** 20:
         return False
     model, _ = evaluate.load_checkpoint(run / "model.keras")  # uncompiled: saved without optimizer state
     record_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +88,12 @@ def keep_weights(run, scores_path, record_dir, command):
         "metrics": scores["metrics"], "crf_metrics": scores.get("crf", {}).get("metrics"),
         "code_version": results.code_version()})
     return True
+
+
+def rerun_command(args):
+    """The command that continues or re-makes this row on any machine: the folders are local choices."""
+    return (f"python -m benchmarks.run --model {args.model} --protocol {args.protocol}"
+            + (" --no-crf" if args.no_crf else ""))
 
 
 def main(argv=None):
@@ -110,13 +115,14 @@ def main(argv=None):
     output = Path(args.results_dir) / f"{name}.json"
     progress_path = Path(args.results_dir) / "progress" / f"{name}.json"
     run = Path(args.runs_dir) / name
-    weights = Path(args.results_dir) / "weights" / name
+    weight_record = results.weight_record_dir(args.results_dir, name)
+    command = rerun_command(args)
     state_path = progress_path.with_name(f"{name}.state.tar.gz")
     if args.progress:
         progress_path.parent.mkdir(parents=True, exist_ok=True)
         state_mb = pack_state(run, state_path)
         packed = state_mb is not None
-        record = {**progress(args.model, args.protocol, run), "state": state_path.name if packed else None,
+        record = {**progress(args.model, args.protocol, run, command), "state": state_path.name if packed else None,
                   "state_mb": state_mb}
         results.write_json(progress_path, record)
         print(f"wrote {progress_path}" + (f" and {state_path} ({state_mb} MB)" if packed else
@@ -124,7 +130,7 @@ def main(argv=None):
         return
     if args.rerun:
         output.unlink(missing_ok=True)
-        for folder in (run, weights):
+        for folder in (run, weight_record):
             shutil.rmtree(folder, ignore_errors=True)
     if output.exists():
         print(f"{output} exists: nothing to do (--rerun starts the row over)")
@@ -138,8 +144,8 @@ def main(argv=None):
                 "--data-dir", data_dir, "--output", str(run), "--eval-split", "none", "--verbose", "2"])
     evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", schedule.eval_split,
                    "--output", str(output), *([] if args.no_crf else ["--crf"])])
-    if keep_weights(run, output, weights, f"python -m benchmarks.run --model {args.model} --protocol {args.protocol}"):
-        print(f"wrote the weight record {weights}")
+    if keep_weights(run, output, weight_record, command):
+        print(f"wrote the weight record {weight_record}")
     progress_path.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)
 

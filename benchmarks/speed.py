@@ -269,6 +269,8 @@ def check_targets(keras_rows, torch_rows, pipeline, crf):
             continue
         for phase, xla in (("train", False), ("infer", (row["model"], True) in float32)):
             keras_row = float32[row["model"], xla]
+            if keras_row.get("command") != row.get("command"):
+                continue  # measured by different runs (--update): the machine's speed drifts between them
             ratio = keras_row[f"{phase}_ms_per_image"] / row[f"{phase}_ms_per_image"]
             check("keras_over_torch_ratio", ratio, TARGETS["keras_over_torch_ratio"], ratio <= 1.0,
                   f"{row['model']} {phase}, Keras float32{' + XLA' if xla else ''} vs {row['framework']}")
@@ -371,10 +373,7 @@ def main(argv=None):
         previous = results.read_json(args.output)
         new_keras = {variant(row) for row in keras_rows}
         new_torch = {(row["model"], row["framework"]) for row in torch_rows}
-        kept = [row for row in previous["keras"] if variant(row) not in new_keras]
-        for row in kept:  # rows from before rows recorded their run's peak were measured against the file's
-            row.setdefault("conv_peak_gflops_per_s", conv_peaks(previous["peak"]))
-        keras_rows = kept + keras_rows
+        keras_rows = [row for row in previous["keras"] if variant(row) not in new_keras] + keras_rows
         torch_rows = [row for row in previous["torch"] if (row["model"], row["framework"]) not in new_torch] + torch_rows
         pipeline = pipeline or previous["pipeline"]
         command = f"{previous['command']}; then {command}"

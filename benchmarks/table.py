@@ -15,7 +15,7 @@ from pathlib import Path
 
 import papers
 from common import results
-from common.crf import PRESETS
+from common.crf import DEFAULT_PRESET, PRESETS
 from common.flops import count_flops
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,11 +80,11 @@ def evaluated_gflops(name, data):
     return count_flops(model) / 1e9
 
 
-def protocol_notes(config):
+def protocol_notes(name, config):
     """What a run's protocol cuts, in words: the current schedule's notes (the prose is kept up to date
     in papers/) when the run followed that very schedule, every recorded setting equal; else the notes
     the run recorded."""
-    recorded, name, protocol = config["schedule"], config["model"], config.get("protocol")
+    recorded, protocol = config["schedule"], config.get("protocol")
     if protocol in papers.list_protocols(name):
         current = json.loads(json.dumps(papers.get_schedule(name, protocol).to_dict()))
         prose = ("notes", "source")
@@ -93,9 +93,9 @@ def protocol_notes(config):
     return recorded.get("notes", "")
 
 
-def what_was_cut(config):
+def what_was_cut(name, config):
     """A run's departures from the paper: model deviations and the protocol's notes."""
-    return "; ".join(config.get("deviations", []) + [protocol_notes(config)]).strip("; ")
+    return "; ".join(config.get("deviations", []) + [protocol_notes(name, config)]).strip("; ")
 
 
 def run_row(name, path, data):
@@ -104,7 +104,7 @@ def run_row(name, path, data):
     crf_cell = (f"{scores(crf['metrics'])} ({crf_change(crf)}, {crf['seconds_per_image']:.2f} s/img)"
                 if crf else "not run")
     train_time = config.get("train_wall_time_s")
-    deviations = what_was_cut(config)
+    deviations = what_was_cut(name, config)
     return {
         "model": name,
         "dataset": f"{data['dataset']} {data['split']} ({data['num_images']})",
@@ -118,7 +118,8 @@ def run_row(name, path, data):
         "inference": (f"{data['images_per_s']:.1f} img/s" + (" with the CRF" if crf else "")
                       if data.get("images_per_s") else "—"),
         "deviations": deviations or "—",
-        "source": path.name + (f" (weights: weights/{path.stem}/)" if (path.parent / "weights" / path.stem).is_dir() else ""),
+        "source": path.name + (f" (weights: weights/{path.stem}/)"
+                               if results.weight_record_dir(path.parent, path.stem).is_dir() else ""),
     }
 
 
@@ -179,7 +180,7 @@ def gap_rows(results_dir):
             config = data["train_config"]
             rows.append({"model": name, "protocol": config.get("protocol", "?"),
                          "scores": "; ".join(differences) or "no common metric",
-                         "budget": what_was_cut(config) or "—",
+                         "budget": what_was_cut(name, config) or "—",
                          "paper": record.notes or "—"})
     return rows
 
@@ -206,14 +207,13 @@ def per_class_section(results_dir):
                 by_classes.setdefault((data["dataset"], tuple(data["class_names"])), []).append((name, data))
     lines = []
     for (dataset, class_names), runs in by_classes.items():
-        lines += ["", f"### {dataset}: IoU per class (%)", "",
+        lines += ["", f"### {dataset}: IoU per class (%), without the CRF", "",
                   "| model | protocol | " + " | ".join(class_names) + " | mIoU |",
                   "|---|---|" + "---|" * (len(class_names) + 1)]
         lines += [f"| {name} | {data['train_config'].get('protocol', '?')} | "
                   + " | ".join(percent(iou) for iou in data["metrics"]["iou"]) + f" | {percent(data['metrics']['miou'])} |"
                   for name, data in runs]
-    return "\n".join(["## Per class", "", "Where a mean hides which classes a model misses: the thin and rare ones "
-                      "(poles, signs, fences, pedestrians, cyclists on CamVid) are the first to go with a short budget."]
+    return "\n".join(["## Per class", "", "What the means hide: which classes each model gets and which it misses."]
                      + lines) if lines else ""
 
 
@@ -288,7 +288,7 @@ def speed_section(speed):
         "",
         f"Generated from `results/benchmarks/speed.json` (`{speed['command']}`; "
         f"{speed['environment']['cpus']} CPUs, TensorFlow {speed['environment']['tensorflow']}, "
-        f"Keras {speed['environment']['keras']}). Measured peak through TensorFlow: matmul 2048² "
+        f"Keras {speed['environment']['keras']}). Measured peak through TensorFlow (the latest run): matmul 2048² "
         f"{peak['matmul_float32_gflops_per_s']:.0f} GFLOP/s float32, {peak['matmul_bfloat16_gflops_per_s']:.0f} bfloat16; "
         f"3x3 convolution {peak['conv3x3_float32_gflops_per_s']:.0f} float32, {peak['conv3x3_bfloat16_gflops_per_s']:.0f} "
         "bfloat16. Training = train.py's compiled `fit` step with the paper schedule's optimizer at the "
@@ -310,7 +310,7 @@ def speed_section(speed):
             f"| {row['model']} | {row['precision']}{' + XLA' if row.get('xla') else ''} | {'x'.join(map(str, row['input_size']))} | {row['train_batch']} "
             f"(schedule {row['schedule_batch']}) | {row['train_ms_per_image']:.0f} | {row['train_gflops_per_s']:.0f} "
             f"({100 * row['train_fraction_of_conv_peak']:.0f} %) | {row['infer_ms_per_image']:.0f} | {row['peak_rss_gib']:.1f} |")
-    lines += ["", bfloat16_summary(speed["keras"])]
+    lines += ["", summary] if (summary := bfloat16_summary(speed["keras"])) else []
     if speed["torch"]:
         lines += ["", "PyTorch twins (`benchmarks/torch_models.py`: same layers, shapes and parameter counts, float32, "
                   "channels-last, same threads, input, batch and optimizer), ms per image:", "",
@@ -330,7 +330,7 @@ def speed_section(speed):
     lines += ["", "Dense CRF, one core, " + "; ".join(
         f"{name}: {row['seconds_median']:.3f} s" for name, row in crf["presets"].items())
         + f" per {'x'.join(map(str, crf['size']))} image at {next(iter(crf['presets'].values()))['params']['iterations']} "
-        f"mean-field iterations (evaluate.py's default, the deconvnet preset, runs {PRESETS['deconvnet'].iterations}).", "",
+        f"mean-field iterations (evaluate.py's default, the {DEFAULT_PRESET} preset, runs {PRESETS[DEFAULT_PRESET].iterations}).", "",
         "| target | threshold | measured | met | what |", "|---|---|---|---|---|"]
     for check in speed["targets"]:
         lines.append(f"| {check['target']} | {check['threshold']:g} | {check['value']:.4g} | "
@@ -344,17 +344,19 @@ def peaks_by_run(speed):
     for row in speed["keras"]:
         if "conv_peak_gflops_per_s" in row:
             peaks = row["conv_peak_gflops_per_s"]
-            runs.setdefault((peaks["float32"], peaks["bfloat16"]), set()).add(row["model"])
+            runs.setdefault((peaks["float32"], peaks["bfloat16"]), []).append(
+                f"{row['model']} {row['precision']}{' + XLA' if row.get('xla') else ''}")
     if len(runs) < 2:
         return ""
     return (" The rows come from several runs (the command above), each with its own measured conv peak, "
             "which its rows' share of the peak uses: " + "; ".join(
-                f"{', '.join(sorted(models))}: {float32:.0f} float32, {bfloat16:.0f} bfloat16"
-                for (float32, bfloat16), models in runs.items()) + ".")
+                f"{', '.join(variants)}: {float32:.0f} float32, {bfloat16:.0f} bfloat16"
+                for (float32, bfloat16), variants in runs.items()) + ".")
 
 
 def bfloat16_summary(rows):
-    """mixed_bfloat16's speed-up over float32 per model (TensorFlow graph rows, not XLA), in one sentence."""
+    """mixed_bfloat16's speed-up over float32 per model (TensorFlow graph rows, not XLA), in one sentence;
+    empty without models measured in both."""
     plain = {(row["model"], row["precision"]): row for row in rows if not row.get("xla") and "error" not in row}
     speedups = {"training": {}, "inference": {}}
     for (model, precision), row in plain.items():
@@ -362,11 +364,14 @@ def bfloat16_summary(rows):
             for what, key in (("training", "train_ms_per_image"), ("inference", "infer_ms_per_image")):
                 speedups[what][model] = plain[(model, "float32")][key] / row[key]
 
+    if not speedups["training"]:
+        return ""
+
     def words(by_model):
         faster = [speedup for speedup in by_model.values() if speedup > 1]
-        slower = sorted(model for model, speedup in by_model.items() if speedup <= 1)
+        others = sorted(model for model, speedup in by_model.items() if speedup <= 1)
         text = f"{min(faster):.1f}-{max(faster):.1f}x faster" if faster else "nowhere faster"
-        return text + (f", slower for {', '.join(slower)}" if slower else "")
+        return text + (f", not faster for {', '.join(others)}" if others else "")
 
     return ("mixed_bfloat16 against float32 (the rows above without XLA): training "
             f"{words(speedups['training'])}; inference {words(speedups['inference'])}.")
@@ -416,7 +421,9 @@ SPEED_ANALYSIS = [
     "in float32 here (the bfloat16 line under the table). Not the default: it changes the numbers beyond "
     "float rounding, and the papers trained in float32; the cpu rows in the table above are float32.",
     "- The machine's speed drifts by up to ~20-30 % between runs on this shared host (compare the "
-    "measured peak across commits of the JSON); all rows here come from one run, so their ratios hold.",
+    "measured peak across commits of the JSON): rows of the same run compare directly (the header "
+    "names the rows a later `--update` run re-measured), and the Keras/PyTorch checks pair only rows "
+    "of the same run.",
 ]
 
 

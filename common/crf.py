@@ -51,6 +51,7 @@ PRESETS = {
     # range over.
     "fast": CrfParams(3.0, 3.0, 80.0, 13.0, 10.0, 5),
 }
+DEFAULT_PRESET = "deconvnet"  # what a schedule uses unless it says otherwise (Schedule.crf)
 
 
 def _densecrf_module():

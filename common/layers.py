@@ -148,7 +148,7 @@ def tensorflow_pooling(inputs):
     pooled, flat = tf.nn.max_pool_with_argmax(inputs, 2, 2, "VALID", include_batch_in_index=False)
     # flat = (row * width + column) * channels + channel. Less the index of its window's top left it
     # is 0, C, W*C or W*C + C: two comparisons find the switch, where dividing flat by C and W takes
-    # int64 divisions, which the CPU does one element at a time (18 % of SegNet-Basic's inference).
+    # int64 divisions, which the CPU does one element at a time (they took 18 % of SegNet-Basic's inference).
     row_stride = width * channels
     top_left = (tf.range(0, height, 2, dtype="int64")[:, None, None] * row_stride
                 + tf.range(0, width, 2, dtype="int64")[:, None] * channels + tf.range(channels, dtype="int64"))

@@ -45,6 +45,11 @@ def read_run_config(path):
     return config
 
 
+def weight_record_dir(results_dir, name):
+    """Where benchmarks.run keeps the trained model of a small run `name` (<model>_<protocol>)."""
+    return Path(results_dir) / "weights" / name
+
+
 def code_version():
     """The git commit of this checkout (with "-dirty" when it has local changes), or "unknown"."""
     repo = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Mapping
 
 from common.class_weights import METHODS as CLASS_WEIGHTINGS
-from common.crf import PRESETS, CrfParams
+from common.crf import DEFAULT_PRESET, PRESETS, CrfParams
 
 OPTIMIZERS = ("sgd", "adam")
 LR_POLICIES = ("fixed", "step", "poly")
@@ -63,7 +63,7 @@ class Schedule:
     select_by: str = "last"  # which checkpoint is evaluated: the last, or the best on validation
     eval_split: str = "test"  # the split the paper's numbers are measured on (or the nearest public one)
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
-    crf: CrfParams = PRESETS["deconvnet"]  # dense-CRF post-processing parameters (evaluate.py --crf)
+    crf: CrfParams = PRESETS[DEFAULT_PRESET]  # dense-CRF post-processing parameters (evaluate.py --crf)
     precision: str = "float32"  # not the papers' (all float32): reduced-budget protocols may trade it for speed
     notes: str = ""
 

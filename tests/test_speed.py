@@ -59,12 +59,38 @@ def test_a_share_of_the_peak_is_of_the_peak_its_row_was_measured_against():
 
 
 def test_the_section_says_which_rows_each_run_measured():
-    def row(model, float32):
-        return {"model": model, "conv_peak_gflops_per_s": {"float32": float32, "bfloat16": 4 * float32}}
+    def row(model, float32, precision="float32"):
+        return {"model": model, "precision": precision,
+                "conv_peak_gflops_per_s": {"float32": float32, "bfloat16": 4 * float32}}
 
     assert table.peaks_by_run({"keras": [row("enet", 300.0), row("unet", 300.0)]}) == ""  # one run
-    text = table.peaks_by_run({"keras": [row("enet", 300.0), row("unet", 300.0), row("segnet_basic", 250.0)]})
-    assert "enet, unet: 300 float32, 1200 bfloat16; segnet_basic: 250 float32, 1000 bfloat16." in text
+    text = table.peaks_by_run({"keras": [row("enet", 300.0), row("unet", 300.0), row("enet", 250.0, "mixed_bfloat16")]})
+    assert "enet float32, unet float32: 300 float32, 1200 bfloat16; enet mixed_bfloat16: 250 float32, 1000 bfloat16." in text
+
+
+def test_bfloat16_speedups_are_computed_from_the_rows():
+    def row(model, precision, train, infer):
+        return {"model": model, "precision": precision, "train_ms_per_image": train, "infer_ms_per_image": infer}
+
+    assert table.bfloat16_summary([row("unet", "float32", 400, 100)]) == ""  # nothing to compare
+    rows = [row("unet", "float32", 400, 100), row("unet", "mixed_bfloat16", 100, 50),
+            row("enet", "float32", 200, 90), row("enet", "mixed_bfloat16", 220, 30),
+            row("segnet", "float32", 500, 100), row("segnet", "mixed_bfloat16", 250, 100)]
+    assert table.bfloat16_summary(rows) == ("mixed_bfloat16 against float32 (the rows above without XLA): training "
+                                            "2.0-4.0x faster, not faster for enet; inference 2.0-3.0x faster, "
+                                            "not faster for segnet.")
+
+
+def test_keras_and_pytorch_are_compared_only_within_one_run():
+    keras_row = {"model": "enet", "precision": "float32", "train_ms_per_image": 200, "infer_ms_per_image": 90,
+                 "train_batch": 10, "input_size": [360, 480], "command": "python -m benchmarks.speed"}
+    torch_row = {"model": "enet", "framework": "torch_eager", "train_ms_per_image": 100, "infer_ms_per_image": 100}
+    crf = {"presets": {}}
+    same_run = speed.check_targets([keras_row], [{**torch_row, "command": keras_row["command"]}], None, crf)
+    later_run = speed.check_targets([keras_row], [{**torch_row, "command": "python -m benchmarks.speed --update"}],
+                                    None, crf)
+    assert [check["target"] for check in same_run].count("keras_over_torch_ratio") == 2
+    assert "keras_over_torch_ratio" not in [check["target"] for check in later_run]
 
 
 def test_profile_splits_an_inference_by_op_type(tmp_path):
