@@ -339,19 +339,26 @@ def speed_section(speed):
 
 
 def peaks_by_run(speed):
-    """Where `--update` runs re-measured some rows: which rows each run's conv peak belongs to."""
-    runs = {}
+    """Where `--update` runs re-measured some rows: which rows each run's conv peak belongs to (a model
+    by name when all its rows share the run, else its variants)."""
+    runs, rows_per_model = {}, {}
     for row in speed["keras"]:
         if "conv_peak_gflops_per_s" in row:
             peaks = row["conv_peak_gflops_per_s"]
-            runs.setdefault((peaks["float32"], peaks["bfloat16"]), []).append(
-                f"{row['model']} {row['precision']}{' + XLA' if row.get('xla') else ''}")
+            label = f"{row['model']} {row['precision']}{' + XLA' if row.get('xla') else ''}"
+            runs.setdefault((peaks["float32"], peaks["bfloat16"]), {}).setdefault(row["model"], []).append(label)
+            rows_per_model[row["model"]] = rows_per_model.get(row["model"], 0) + 1
     if len(runs) < 2:
         return ""
+
+    def names(models):
+        return ", ".join(model if len(labels) == rows_per_model[model] else ", ".join(labels)
+                         for model, labels in models.items())
+
     return (" The rows come from several runs (the command above), each with its own measured conv peak, "
             "which its rows' share of the peak uses: " + "; ".join(
-                f"{', '.join(variants)}: {float32:.0f} float32, {bfloat16:.0f} bfloat16"
-                for (float32, bfloat16), variants in runs.items()) + ".")
+                f"{names(models)}: {float32:.0f} float32, {bfloat16:.0f} bfloat16"
+                for (float32, bfloat16), models in runs.items()) + ".")
 
 
 def bfloat16_summary(rows):

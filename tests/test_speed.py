@@ -65,7 +65,7 @@ def test_the_section_says_which_rows_each_run_measured():
 
     assert table.peaks_by_run({"keras": [row("enet", 300.0), row("unet", 300.0)]}) == ""  # one run
     text = table.peaks_by_run({"keras": [row("enet", 300.0), row("unet", 300.0), row("enet", 250.0, "mixed_bfloat16")]})
-    assert "enet float32, unet float32: 300 float32, 1200 bfloat16; enet mixed_bfloat16: 250 float32, 1000 bfloat16." in text
+    assert "enet float32, unet: 300 float32, 1200 bfloat16; enet mixed_bfloat16: 250 float32, 1000 bfloat16." in text
 
 
 def test_bfloat16_speedups_are_computed_from_the_rows():
