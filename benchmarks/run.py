@@ -22,6 +22,7 @@ import argparse
 import csv
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 import evaluate
@@ -53,14 +54,27 @@ def progress(model, protocol, run, command):
 STATE_LIMIT_MB = 20  # a packed run state larger than this is not meant for the repository
 
 
+def without_optimizer(checkpoint, path):
+    """Saves the `.keras` checkpoint's model to `path` without its optimizer state; returns `path`."""
+    evaluate.load_checkpoint(checkpoint)[0].save(path)  # loaded uncompiled
+    return path
+
+
 def pack_state(run, path):
     """Packs `run`'s files but its TensorBoard logs and the backup's spare copies (`*.bkp`, kept
     against a kill mid-write; the training is stopped when packing) into `path`; returns the size
-    in MB, or None (and no file) when it is over STATE_LIMIT_MB."""
-    with tarfile.open(path, "w:gz") as tar:
+    in MB, or None (and no file) when it is over STATE_LIMIT_MB. The selected checkpoints
+    (`model.keras`) go in without their optimizer state, two thirds of their size under Adam:
+    resuming takes it from the backup, and a selected checkpoint is only ever read for its weights."""
+    with tempfile.TemporaryDirectory() as scratch, tarfile.open(path, "w:gz") as tar:
         for file in sorted(run.rglob("*")):
-            if file.is_file() and file.suffix != ".bkp" and "logs" not in file.relative_to(run).parts:
-                tar.add(file, arcname=str(file.relative_to(run)))
+            name = str(file.relative_to(run))
+            if not file.is_file() or file.suffix == ".bkp" or "logs" in file.relative_to(run).parts:
+                continue
+            if file.name == "model.keras":
+                tar.add(without_optimizer(file, Path(scratch) / file.name), arcname=name)
+            else:
+                tar.add(file, arcname=name)
     size_mb = path.stat().st_size / 2 ** 20
     if size_mb > STATE_LIMIT_MB:
         path.unlink()
@@ -79,9 +93,8 @@ def keep_weights(run, scores_path, record_dir, command):
     scores = results.read_json(scores_path)
     if scores["params"] * 4 > WEIGHTS_LIMIT_MB * 2 ** 20:
         return False
-    model, _ = evaluate.load_checkpoint(run / "model.keras")  # uncompiled: saved without optimizer state
     record_dir.mkdir(parents=True, exist_ok=True)
-    model.save(record_dir / "model.keras")
+    without_optimizer(run / "model.keras", record_dir / "model.keras")
     shutil.copy(run / "config.json", record_dir / "config.json")
     results.write_json(record_dir / "record.json", {
         "command": command, "results": scores_path.name, "dataset": scores["dataset"], "split": scores["split"],

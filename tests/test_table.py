@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from benchmarks import table
@@ -100,11 +101,21 @@ def test_an_unfinished_run_shows_as_running_with_how_far_it_got(tmp_path):
     assert [row["reproduced"] for row in enet_rows] == ["83.1 / 60.2 / 45.7"]
 
 
+def saved_with_optimizer_state(path):
+    """A tiny model saved as train.py's checkpoints are: compiled, with Adam's moments."""
+    model = table.papers.build_model("segnet_basic", 3, (16, 16, 3))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    model.save(path)
+    return model
+
+
 def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
     from benchmarks import run
 
     old_run, new_run = tmp_path / "old" / "enet_paper", tmp_path / "new" / "enet_paper"
     (old_run / "encoder" / "logs").mkdir(parents=True)
+    trained = saved_with_optimizer_state(old_run / "encoder" / "model.keras")
     (old_run / "config.json").write_text("{}")
     (old_run / "encoder" / "history.csv").write_text("epoch,loss\n0,1.0\n")
     (old_run / "encoder" / "logs" / "events").write_bytes(b"tensorboard")
@@ -117,7 +128,11 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
 
     def fake_train(argv):  # what train.py finds in its output folder when it starts
         found = sorted(str(path.relative_to(new_run)) for path in new_run.rglob("*") if path.is_file())
-        assert found == ["config.json", "encoder/history.csv"]  # logs and spare copies stay behind
+        assert found == ["config.json", "encoder/history.csv", "encoder/model.keras"]  # no logs, no spare copies
+        checkpoint = new_run / "encoder" / "model.keras"  # the same weights, without the optimizer's moments
+        assert checkpoint.stat().st_size < 0.5 * (old_run / "encoder" / "model.keras").stat().st_size
+        for unpacked, weights in zip(keras.models.load_model(checkpoint, compile=False).weights, trained.weights):
+            np.testing.assert_array_equal(unpacked.numpy(), weights.numpy())
 
     def fake_evaluate(argv):
         Path(argv[argv.index("--output") + 1]).write_text('{"params": 1e9}')  # no weight record
@@ -134,7 +149,7 @@ def test_a_run_state_too_large_for_the_repository_is_not_packed(tmp_path, monkey
 
     monkeypatch.setattr(run, "STATE_LIMIT_MB", 0)
     (tmp_path / "runs" / "segnet_cpu").mkdir(parents=True)
-    (tmp_path / "runs" / "segnet_cpu" / "model.keras").write_bytes(np.random.default_rng(0).bytes(4096))
+    saved_with_optimizer_state(tmp_path / "runs" / "segnet_cpu" / "model.keras")
     run.main(["--model", "segnet", "--protocol", "cpu", "--progress", "--runs-dir", str(tmp_path / "runs"),
               "--results-dir", str(tmp_path / "results")])
     assert [path.name for path in (tmp_path / "results" / "progress").iterdir()] == ["segnet_cpu.json"]
