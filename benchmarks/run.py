@@ -133,10 +133,10 @@ def main(argv=None):
     state_path = progress_path.with_name(f"{name}.state.tar.gz")
     if args.progress:
         progress_path.parent.mkdir(parents=True, exist_ok=True)
+        record = progress(args.model, args.protocol, run, command)  # its code version before the pack dirties the tree
         state_mb = pack_state(run, state_path)
         packed = state_mb is not None
-        record = {**progress(args.model, args.protocol, run, command), "state": state_path.name if packed else None,
-                  "state_mb": state_mb}
+        record.update(state=state_path.name if packed else None, state_mb=state_mb)
         results.write_json(progress_path, record)
         print(f"wrote {progress_path}" + (f" and {state_path} ({state_mb} MB)" if packed else
                                           f"; the run's state is over {STATE_LIMIT_MB} MB: resume it on this machine"))
