@@ -68,13 +68,12 @@ def pack_state(run, path):
     resuming takes it from the backup, and a selected checkpoint is only ever read for its weights."""
     with tempfile.TemporaryDirectory() as scratch, tarfile.open(path, "w:gz") as tar:
         for file in sorted(run.rglob("*")):
-            name = str(file.relative_to(run))
-            if not file.is_file() or file.suffix == ".bkp" or "logs" in file.relative_to(run).parts:
+            relative = file.relative_to(run)
+            if not file.is_file() or file.suffix == ".bkp" or "logs" in relative.parts:
                 continue
             if file.name == "model.keras":
-                tar.add(without_optimizer(file, Path(scratch) / file.name), arcname=name)
-            else:
-                tar.add(file, arcname=name)
+                file = without_optimizer(file, Path(scratch) / file.name)
+            tar.add(file, arcname=str(relative))
     size_mb = path.stat().st_size / 2 ** 20
     if size_mb > STATE_LIMIT_MB:
         path.unlink()
