@@ -96,10 +96,10 @@ def predict(checkpoint, inputs, output, crf_params=None, xla=True):
 
 def export(checkpoint, directory):
     """A SavedModel serving uint8 images of any size -> uint8 label maps (same size)."""
-    model, _ = evaluate.load_checkpoint(checkpoint)
-    if model.output_shape[1:3] != model.input_shape[1:3]:
-        raise SystemExit(f"{model.name}: export serves models whose output has their input's size; "
-                         "use predict.py (overlap-tiles) for unpadded-convolution models")
+    model, config = evaluate.load_checkpoint(checkpoint)
+    if evaluate.by_tiles(model, evaluate.trained_on_crops(config)):
+        raise SystemExit(f"{model.name}: export serves whole images resized to the model's input, but this model "
+                         "predicts by overlap-tiles (unpadded convolutions, or trained on crops): use predict.py")
     input_size = model.input_shape[1:3]
 
     def serve(images):

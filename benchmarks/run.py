@@ -103,8 +103,10 @@ def keep_weights(run, scores_path, record_dir, command):
 
 
 def rerun_command(args):
-    """The command that continues or re-makes this row on any machine: the folders are local choices."""
+    """The command that continues or re-makes this row on any machine: the folders are local choices, a
+    backbone weights file is part of the recipe."""
     return (f"python -m benchmarks.run --model {args.model} --protocol {args.protocol}"
+            + (f" --backbone-weights {args.backbone_weights}" if args.backbone_weights else "")
             + (" --no-crf" if args.no_crf else ""))
 
 
@@ -115,6 +117,8 @@ def main(argv=None):
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs"))
     parser.add_argument("--results-dir", default=str(REPO / "results"))
+    parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for the VGG-based models "
+                        "(default: random init, recorded as a deviation)")
     parser.add_argument("--no-crf", action="store_true", help="score without the dense CRF")
     parser.add_argument("--rerun", action="store_true",
                         help="start the row over (e.g. after a schedule change): removes its results file and run "
@@ -153,7 +157,8 @@ def main(argv=None):
         print(f"resuming from the packed state {state_path}")
     data_dir = str(Path(args.data_root) / schedule.dataset)
     train.main(["--model", args.model, "--protocol", args.protocol, "--dataset", schedule.dataset,
-                "--data-dir", data_dir, "--output", str(run), "--eval-split", "none", "--verbose", "2"])
+                "--data-dir", data_dir, "--output", str(run), "--eval-split", "none", "--verbose", "2",
+                *(["--backbone-weights", args.backbone_weights] if args.backbone_weights else [])])
     evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", schedule.eval_split,
                    "--output", str(output), *([] if args.no_crf else ["--crf"])])
     if keep_weights(run, output, weight_record, command):

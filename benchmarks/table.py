@@ -410,8 +410,8 @@ SPEED_ANALYSIS = [
     "around the oneDNN convolutions (a custom op), as `torch.compile` generates for the PyTorch twin, "
     "which is also where ENet's training ratio against `torch.compile` comes from.",
     "- Inference: evaluate.py and predict.py compile the forward pass whole with XLA by default, which "
-    "fuses ENet's element-wise chains (PReLU alone is Greater + Mul + SelectV2 in TF's graph, a third of "
-    "ENet's inference op time in its profile below; one native kernel in PyTorch): ENet then infers "
+    "fuses ENet's element-wise chains (PReLU alone is Greater + Mul + SelectV2 in TF's graph, together "
+    "second only to the convolutions in ENet's inference profile below; one native kernel in PyTorch): ENet then infers "
     "faster than eager PyTorch, not yet than `torch.compile`. XLA does not speed up every model: for "
     "SegNet-Basic, DeconvNet and U-Net the plain rows are as fast or faster, so `--no-xla` is their "
     "faster setting (SegNet-Basic's plain inference beats eager PyTorch; the check above takes the "

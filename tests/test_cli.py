@@ -15,6 +15,7 @@ import pytest
 import datasets
 import evaluate
 import papers
+import predict
 import train
 from tests.test_isbi_elastic import membrane_label, write_isbi
 
@@ -113,6 +114,8 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path):
     assert len(challenge["pixel_error"]) == len(challenge["rand_error"]) == 10 and challenge["thresholds"][5] == 0.5
     assert challenge["pixel_error"][5] == pytest.approx(scored["pixel_error"])
     assert challenge["rand_error"][5] == pytest.approx(scored["rand_error"])
+    with pytest.raises(SystemExit, match="overlap-tiles"):  # trained on crops: served by tiles, not resized
+        predict.export(run / "model.keras", tmp_path / "export")
     assert challenge["best_rand_error"] <= scored["rand_error"]
 
 

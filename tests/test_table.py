@@ -1,3 +1,4 @@
+import argparse
 import json
 from pathlib import Path
 
@@ -243,3 +244,19 @@ def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
     assert trained == []  # done already
     run.main([*arguments, "--rerun"])
     assert trained == [False] and json.loads((results_dir / "unet_cpu.json").read_text()) == {"params": 1e9}
+
+
+def test_backbone_weights_reach_the_training_and_the_rerun_command(tmp_path, monkeypatch):
+    from benchmarks import run
+
+    trained = []
+    monkeypatch.setattr(run.train, "main", trained.append)
+    (tmp_path / "results").mkdir()
+    monkeypatch.setattr(run.evaluate, "main",
+                        lambda argv: Path(argv[argv.index("--output") + 1]).write_text('{"params": 1e9}'))
+    run.main(["--model", "segnet", "--backbone-weights", "vgg16.h5", "--runs-dir", str(tmp_path / "runs"),
+              "--results-dir", str(tmp_path / "results")])
+    assert trained[0][-2:] == ["--backbone-weights", "vgg16.h5"]
+    args = argparse.Namespace(model="segnet", protocol="cpu", backbone_weights="vgg16.h5", no_crf=True)
+    assert run.rerun_command(args) == ("python -m benchmarks.run --model segnet --protocol cpu "
+                                       "--backbone-weights vgg16.h5 --no-crf")
