@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,12 +12,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import datasets
 import evaluate
 import papers
 import predict
 import train
+from tests.test_datasets import camvid_label, write_camvid
 from tests.test_isbi_elastic import membrane_label, write_isbi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,8 +88,11 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == ["val_0000.png", "val_0001.png"]
 
 
-def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path):
+def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch):
     write_isbi(tmp_path / "isbi", 7)  # 2 training slices, 5 held out
+    weight_map, weight_maps = train.unet_weight_map, []
+    monkeypatch.setattr(train, "unet_weight_map", lambda *a, **k: weight_maps.append(weight_map(*a, **k)) or
+                        weight_maps[-1])
     run = tmp_path / "run"
     train.main(["--model", "unet_same", "--protocol", "cpu", "--data-dir", str(tmp_path / "isbi"), "--input-size",
                 "16x16", "--epochs", "1", "--eval-split", "none", "--model-option=base_filters=4", "--verbose", "0",
@@ -94,6 +100,7 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["schedule"]["weight_map"] == [10.0, 5.0]
     assert config["class_weights_source"].startswith("median_frequency computed")
+    assert len(weight_maps) >= 2  # for the training slices, in the batches whose weights fit gives the loss
     with open(run / "history.csv") as f:
         assert all(np.isfinite(float(row["loss"])) for row in csv.DictReader(f))
     # The map's w_c are the class weights; the membrane row between two cells gets the border term.
@@ -177,17 +184,60 @@ def test_killed_run_resumes_from_the_last_completed_epoch_to_the_uninterrupted_w
         np.testing.assert_array_equal(resumed_array, whole_array)
 
 
+def test_a_staged_run_keeps_its_finished_stage_and_hands_its_weights_on(tmp_path, monkeypatch):
+    """ENet's encoder, then the whole network: a run stopped in the second stage does not train the
+    first again, and starts the second from the first's selected checkpoint."""
+    transfer, handovers = train.transfer_weights, []
+    monkeypatch.setattr(train, "transfer_weights", lambda source, target: handovers.append(
+        (source.get_weights(), transfer(source, target))) or handovers[-1][1])
+    run = tmp_path / "run"
+    flags = ["--model", "enet", *TINY, "--optimizer=sgd", "--epochs", "2", "--steps-per-epoch", "1", "--val-steps",
+             "1", "--eval-split", "none", "--output", str(run)]
+    train.main(flags)
+    encoder_checkpoint = run / "encoder" / "model.keras"
+    written = encoder_checkpoint.stat().st_mtime_ns
+    shutil.rmtree(run / "decoder")  # stopped before the decoder's first epoch ended
+    train.main(flags)
+    assert history_epochs(run / "encoder") == [0] and encoder_checkpoint.stat().st_mtime_ns == written
+    assert history_epochs(run / "decoder") == [0] and len(handovers) == 2
+    encoder = keras.models.load_model(encoder_checkpoint, compile=False, safe_mode=True)
+    handed, copied = handovers[-1]
+    for handed_array, selected_array in zip(handed, encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(handed_array, selected_array)
+    assert set(copied) == {layer.name for layer in encoder.layers if layer.weights} - {"encoder_classifier"}
+
+
+def test_class_weighting_flag_computes_its_own_weights_instead_of_the_published(tmp_path):
+    write_camvid(tmp_path / "camvid", [camvid_label(), camvid_label(3)])
+    source, info = datasets.load("camvid", "train", tmp_path / "camvid")
+
+    def weights(*flags):
+        args = train.parse_args(["--model", "segnet", "--data-dir", str(tmp_path / "camvid"), "--output",
+                                 str(tmp_path / "run"), *flags])
+        return train.resolve_class_weights(train.resolve_schedule(args), source, info)
+
+    published, origin = weights()
+    assert origin.startswith("published median_frequency weights")
+    computed, origin = weights("--class-weighting", "enet")
+    assert origin == "enet computed from the camvid train split"
+    assert len(computed) == len(published) == 11 and computed != published
+    assert weights("--class-weighting", "none") == (None, "none")
+
+
 def test_nan_loss_stops_with_the_epoch_and_a_hint(tmp_path):
     with pytest.raises(SystemExit, match=r"loss became (nan|inf|-inf) at epoch 1, batch \d+; .* try a lower --learning-rate"):
         train.main(["--model", "segnet_basic", *TINY, "--learning-rate", "1e30", "--epochs", "2",
                     "--steps-per-epoch", "4", "--eval-split", "none", "--output", str(tmp_path / "run")])
 
 
-def test_distribute_flag_trains_under_mirrored_strategy(tmp_path):
+def test_distribute_flag_trains_under_mirrored_strategy(tmp_path, monkeypatch):
+    strategies = []
+    mirrored = tf.distribute.MirroredStrategy
+    monkeypatch.setattr(tf.distribute, "MirroredStrategy", lambda: strategies.append(mirrored()) or strategies[-1])
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2", "--distribute",
                 "--eval-split", "none", "--output", str(run)])
-    assert history_epochs(run) == [0]
+    assert history_epochs(run) == [0] and len(strategies) == 1
 
 
 def test_evaluate_scores_with_and_without_the_crf_in_one_pass(tmp_path):

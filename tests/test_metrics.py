@@ -243,6 +243,7 @@ def test_rand_error_is_zero_for_a_perfect_split_and_counts_merges():
     label[:, 4] = 1  # a membrane between two cells
     assert rand_error(label, label, boundary_class=1) == 0
     assert regions(label, 1).max() == 2
+    assert regions(np.array([[0, 1], [1, 0]], np.uint8), 1).max() == 2  # 4-connected: a corner does not join
     merged = np.zeros_like(label)  # the membrane missed: the two 20-pixel cells become one region
     together = 20 ** 2 + 20 ** 2
     assert rand_error(label, merged, boundary_class=1) == pytest.approx(1 - 2 * together / (together + 40 ** 2))

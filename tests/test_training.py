@@ -1,4 +1,6 @@
 """Schedules, stages and the training pieces train.py composes."""
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -79,14 +81,15 @@ def test_fit_labels_to_output_moves_pixel_weights_with_the_labels():
 
 
 def test_training_clock_adds_up_across_sittings(tmp_path):
+    (tmp_path / "t.json").write_text('{"seconds": 100.0}')  # an earlier sitting's time
     clock = TrainingClock(tmp_path / "t.json")
-    for _ in range(2):
-        clock.on_train_begin()
-        clock.on_epoch_end(0)
-    assert (tmp_path / "t.json").exists()
-    first = TrainingClock(tmp_path / "t.json")
-    first.on_train_begin()
-    assert first.previous > 0
+    clock.on_train_begin()
+    clock.on_epoch_end(0)
+    first = json.loads((tmp_path / "t.json").read_text())["seconds"]
+    assert 100 < first < 110
+    clock.on_train_begin()  # another sitting
+    clock.on_epoch_end(0)
+    assert json.loads((tmp_path / "t.json").read_text())["seconds"] > first
 
 
 def test_selected_checkpoint_keeps_the_best_epoch_atomically(tmp_path):
