@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -19,6 +20,7 @@ import evaluate
 import papers
 import predict
 import train
+from common.crf import DEFAULT_PRESET, PRESETS
 from tests.test_datasets import camvid_label, write_camvid
 from tests.test_isbi_elastic import membrane_label, write_isbi
 
@@ -86,6 +88,10 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert scored["split"] == "val" and scored["num_images"] == 5 and scored["dataset"] == "synthetic"
     assert sum(map(sum, scored["confusion_matrix"])) == 5 * 64 * 64  # scored at the labels' 64x64
     assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == ["val_0000.png", "val_0001.png"]
+    batched = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "5",
+                             "--batch-size", "2", "--output", str(tmp_path / "val_batched.json")])
+    moved = np.abs(np.subtract(batched["confusion_matrix"], scored["confusion_matrix"])).sum() / 2
+    assert moved <= 1e-3 * 5 * 64 * 64  # the same pixels, a last smaller batch included; only near-ties may flip
 
 
 def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch):
@@ -255,6 +261,21 @@ def test_evaluate_scores_with_and_without_the_crf_in_one_pass(tmp_path):
     assert set(crf["metrics"]) >= {"pixel_accuracy", "miou"} and crf["seconds_per_image"] > 0
     assert crf["delta"]["miou"] == pytest.approx(crf["metrics"]["miou"] - result["metrics"]["miou"])
     assert sum(map(sum, crf["confusion_matrix"])) == 4 * 64 * 64
+
+
+def test_crf_parameters_come_from_a_file_a_preset_or_the_schedule_then_single_overrides(tmp_path):
+    def resolved(*flags, config=None):
+        return evaluate.resolve_crf_params(evaluate.parse_args(["--checkpoint", "model.keras", *flags]), config or {})
+
+    scheduled = {"schedule": {"crf": {**PRESETS["fast"].to_dict(), "iterations": 3}}}
+    (tmp_path / "crf.json").write_text(json.dumps({"best": {**PRESETS["deconvnet"].to_dict(), "iterations": 4}}))
+    assert resolved() == PRESETS[DEFAULT_PRESET]
+    assert resolved(config=scheduled).iterations == 3
+    assert resolved("--crf-preset", "fast", config=scheduled) == PRESETS["fast"]
+    assert resolved("--crf-params", str(tmp_path / "crf.json"), "--crf-preset", "fast").iterations == 4
+    assert resolved("--crf-preset", "fast", "--crf-param", "iterations=2") == replace(PRESETS["fast"], iterations=2)
+    with pytest.raises(SystemExit, match="expected KEY=VALUE with KEY one of"):
+        resolved("--crf-param", "sxy=3")
 
 
 def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
