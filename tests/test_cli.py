@@ -106,7 +106,7 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch
     config = json.loads((run / "config.json").read_text())
     assert config["schedule"]["weight_map"] == [10.0, 5.0]
     assert config["class_weights_source"].startswith("median_frequency computed")
-    assert len(weight_maps) >= 2  # for the training slices, in the batches whose weights fit gives the loss
+    assert len(weight_maps) >= 2  # computed for the training slices: the sample weights fit gives the loss
     with open(run / "history.csv") as f:
         assert all(np.isfinite(float(row["loss"])) for row in csv.DictReader(f))
     # The map's w_c are the class weights; the membrane row between two cells gets the border term.
