@@ -47,6 +47,8 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path):
     # each row keeps the peak of the run that measured it (the machine's speed drifts between runs)
     assert rows["segnet_basic"]["conv_peak_gflops_per_s"] == speed.conv_peaks(first["peak"])
     assert rows["segnet"]["conv_peak_gflops_per_s"] == speed.conv_peaks(second["peak"])
+    section = table.speed_section(second)  # by model, not by when each row was measured
+    assert section.index("| segnet | float32 |") < section.index("| segnet_basic | float32 |")
 
 
 def test_a_share_of_the_peak_is_of_the_peak_its_row_was_measured_against():

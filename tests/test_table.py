@@ -204,6 +204,17 @@ def test_the_gap_to_the_paper_is_computed_from_the_results_file(tmp_path):
     assert row["scores"] == "C 60.2 vs 68.3 (-8.1); mIoU 45.7 vs 51.3 (-5.6)"
     assert row["budget"] == "reduced budget"
     assert "| enet | cpu | C 60.2 vs 68.3 (-8.1)" in table.gap_section([row])
+    assert "`paper` run is" not in table.gap_section([row])  # no paper run to compare with
+
+
+def test_the_gap_section_compares_a_paper_run_with_the_cpu_run(tmp_path):
+    results_file(tmp_path)
+    data = json.loads((tmp_path / "enet_cpu.json").read_text())
+    data["metrics"]["miou"] = 0.4922
+    data["train_config"]["protocol"] = "paper"
+    (tmp_path / "enet_paper.json").write_text(json.dumps(data))
+    section = table.gap_section(table.gap_rows(tmp_path))
+    assert "enet's `paper` run is -2.1 mIoU from the paper, its `cpu` run -5.6." in section
 
 
 def test_the_per_class_section_shows_each_class_iou_of_the_results_file(tmp_path):

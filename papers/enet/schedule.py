@@ -19,12 +19,11 @@ SCHEDULES = {
             stages=(Stage("encoder", 100, {"encoder_only": True}), Stage("decoder", 200, {})),
             source="ENet arXiv:1606.02147 sec. 5.2; e-lab/ENet-training train/opts.lua, train.lua, "
                    "models/decoder.lua (lr x0.1 every 100 epochs as davidtvs/PyTorch-ENet)",
-            notes="paper: 0.37M parameters, 3.83 GFLOPs (SegNet 29.46M, 286 GFLOPs; common.flops "
-                  "counts this model's GFLOPs: python -m papers.summary); the reference decays every "
-                  "parameter (biases, batch norm, PReLU), the project's weight decay only kernels; "
-                  "the reference keeps the checkpoint with the lowest test loss, here the best "
-                  "validation mIoU (as the PyTorch port); models/encoder.lua weights classes with "
-                  "c = 1.2, decoder.lua and the paper with c = 1.02",
+            notes="the reference decays every parameter (biases, batch norm, PReLU), the project's "
+                  "weight decay only kernels; the reference keeps the checkpoint with the lowest test "
+                  "loss, here the best validation mIoU (as the PyTorch port); models/encoder.lua "
+                  "weights classes with c = 1.2, decoder.lua and the paper with c = 1.02; one training "
+                  "run (the paper gives no spread over runs)",
         ),
     },
 }
@@ -34,7 +33,8 @@ REPORTED = {
         Reported("camvid", "test", {"mean_accuracy": 68.3, "miou": 51.3},
                  "ENet arXiv:1606.02147 CamVid results table (class avg., class IoU); Table 4 as quoted "
                  "by ../shared/REFERENCES.md, a secondary source (paper text not in ../shared/papers)",
-                 "367 training images, 11 classes, 480x360; the same table gives SegNet 65.9 / 50.2"),
+                 "367 training images, 11 classes, 480x360; the same table gives SegNet 65.9 / 50.2; "
+                 "0.37M parameters, 3.83 GFLOPs (SegNet 29.46M, 286 GFLOPs)"),
         Reported("camvid", "test", {"miou": 52.1},
                  "davidtvs/PyTorch-ENet README (a reimplementation, not the paper)",
                  "PyTorch port of the e-lab code trained end to end (no encoder stage): 300 epochs, "
