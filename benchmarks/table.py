@@ -187,7 +187,7 @@ def gap_rows(results_dir):
 
 
 def full_recipe_gain(rows):
-    """Per model with both a `cpu` and a `paper` run: how much of the cpu run's mIoU gap the full recipe closed."""
+    """Per model with both a `cpu` and a `paper` run: each run's mIoU distance to the paper, side by side."""
     miou_gaps = {(row["model"], row["protocol"]): row["gaps"]["miou"] for row in rows if "miou" in row["gaps"]}
     return "".join(f" {model}'s `paper` run is {miou_gaps[model, 'paper']:+.1f} mIoU from the paper, its `cpu` run "
                    f"{miou_gaps[model, 'cpu']:+.1f}." for model, protocol in miou_gaps
