@@ -186,7 +186,7 @@ def gap_rows(results_dir):
     return rows
 
 
-def full_recipe_gain(rows):
+def paper_and_cpu_gaps(rows):
     """Per model with both a `cpu` and a `paper` run: each run's mIoU distance to the paper, side by side."""
     miou_gaps = {(row["model"], row["protocol"]): row["gaps"]["miou"] for row in rows if "miou" in row["gaps"]}
     return "".join(f" {model}'s `paper` run is {miou_gaps[model, 'paper']:+.1f} mIoU from the paper, its `cpu` run "
@@ -201,7 +201,7 @@ def gap_section(rows):
              "initialisation; the paper's full schedule (`--protocol paper`) and, for SegNet, FCN and "
              "DeconvNet, ImageNet VGG16 weights (`--backbone-weights`) are what would close the gap. A `paper` "
              "run follows the paper's recipe in full, on its data; what it still does differently is in its "
-             "'what this run cut' column." + full_recipe_gain(rows), "",
+             "'what this run cut' column." + paper_and_cpu_gaps(rows), "",
              "| model | protocol | reproduced vs reported (difference) | what this run cut | the paper's setup |",
              "|---|---|---|---|---|"]
     lines += [f"| {row['model']} | {row['protocol']} | {row['scores']} | {row['budget']} | {row['paper']} |"
