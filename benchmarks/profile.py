@@ -48,7 +48,7 @@ def op_time_by_type(logdir):
 def main(argv=None):
     import tensorflow as tf
 
-    import evaluate
+    from experiment.inference import forward_pass
     from common import results
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,7 +65,7 @@ def main(argv=None):
     model, stream, setup = keras_training_setup(args.model, args.precision, args.input_size)
     if args.inference:
         image = next(iter(stream))[0][:1]
-        forward = evaluate.forward_pass(model, xla=False)
+        forward = forward_pass(model, xla=False)
 
         def run(steps):
             for _ in range(steps):

@@ -25,10 +25,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import evaluate
 import papers
-import train
 from common import results
+from experiment import Experiment, fit, load_checkpoint, stage_dirs
+from experiment.scoring import crf_params, score_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,13 +37,13 @@ def progress(model, protocol, run, command):
     """Epochs done per stage of the run in `run`, with its latest and best validation scores."""
     schedule = papers.get_schedule(model, protocol)
     stages = []
-    for stage, stage_dir in train.stage_dirs(schedule, run):
+    for stage, stage_dir in stage_dirs(schedule, run):
         history_path, clock_path = stage_dir / "history.csv", stage_dir / "train_time.json"
         # A resumed run may log an epoch twice; the last row of each epoch counts.
         logged = list(csv.DictReader(history_path.open())) if history_path.exists() else []
         history = {int(row["epoch"]): row for row in logged}
         rows = [history[epoch] for epoch in sorted(history)]
-        scores = [float(row["val_miou"]) for row in rows if row.get("val_miou")]
+        scores = [float(row["val_miou"]) for row in rows if row.get("val_miou") not in (None, "", "NA")]
         stages.append({"stage": stage.name, "epochs_done": len(rows), "epochs": stage.epochs,
                        "val_miou_last": scores[-1] if scores else None, "val_miou_best": max(scores, default=None),
                        "train_s": results.read_json(clock_path)["seconds"] if clock_path.exists() else 0.0})
@@ -56,7 +56,7 @@ STATE_LIMIT_MB = 20  # a packed run state larger than this is not meant for the 
 
 def without_optimizer(checkpoint, path):
     """Saves the `.keras` checkpoint's model to `path` without its optimizer state; returns `path`."""
-    evaluate.load_checkpoint(checkpoint)[0].save(path)  # loaded uncompiled
+    load_checkpoint(checkpoint)[0].save(path)  # loaded uncompiled
     return path
 
 
@@ -110,6 +110,13 @@ def rerun_command(args):
             + (" --no-crf" if args.no_crf else ""))
 
 
+def row_experiment(args, run):
+    """The Experiment of a benchmark row: the protocol as it is, on `--data-root/<dataset>`, in `run`."""
+    schedule = papers.get_schedule(args.model, args.protocol)
+    return Experiment.of(args.model, run, args.protocol, backbone_weights=args.backbone_weights,
+                         data_dir=str(Path(args.data_root) / schedule.dataset), eval_split="none", verbose=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
@@ -155,12 +162,9 @@ def main(argv=None):
         with tarfile.open(state_path) as tar:
             tar.extractall(run, filter="data")
         print(f"resuming from the packed state {state_path}")
-    data_dir = str(Path(args.data_root) / schedule.dataset)
-    train.main(["--model", args.model, "--protocol", args.protocol, "--dataset", schedule.dataset,
-                "--data-dir", data_dir, "--output", str(run), "--eval-split", "none", "--verbose", "2",
-                *(["--backbone-weights", args.backbone_weights] if args.backbone_weights else [])])
-    evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", schedule.eval_split,
-                   "--output", str(output), *([] if args.no_crf else ["--crf"])])
+    trained = fit(row_experiment(args, run))
+    score_checkpoint(trained.checkpoint, schedule.eval_split, output,
+                     crf=None if args.no_crf else crf_params(trained.config))
     if keep_weights(run, output, weight_record, command):
         print(f"wrote the weight record {weight_record}")
     progress_path.unlink(missing_ok=True)

@@ -133,7 +133,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False):
     `xla`: both compiled whole by XLA instead."""
     import keras
 
-    import evaluate
+    from experiment.inference import forward_pass
 
     model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto")
     step_times = []
@@ -149,7 +149,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False):
     model.fit(stream, steps_per_epoch=warmup + repeats, epochs=1, verbose=0, callbacks=[StepTimer()])
     train_s = statistics.median(step_times[warmup:])
     image = next(iter(stream))[0][:1]
-    forward = evaluate.forward_pass(model, xla)  # as evaluate.py runs the model
+    forward = forward_pass(model, xla)  # as evaluate.py runs the model
     infer_s = median_seconds(lambda: forward(image).numpy(), repeats, warmup=2)
     batch, gflops = setup["train_batch"], setup["forward_gflops_per_image"]
     return {

@@ -13,6 +13,12 @@ from common.crf import DEFAULT_PRESET, PRESETS, CrfParams
 OPTIMIZERS = ("sgd", "adam")
 LR_POLICIES = ("fixed", "step", "poly")
 SELECTION_RULES = ("last", "val_pixel_accuracy", "val_miou")
+# Which parameters weight decay pulls towards zero: Caffe decays kernels and batch-norm scale/shift
+# but not biases (decay_mult 0), Torch's optimisers every parameter.
+DECAY_KINDS = ("kernel", "bias", "batch_norm", "prelu")
+# Batch-norm statistics used at evaluation: Keras' moving averages, or the average over the whole
+# training set at the evaluated weights (SegNet-Tutorial Scripts/compute_bn_statistics.py).
+BN_STATISTICS = ("moving", "recomputed")
 # Keras dtype policies: mixed_bfloat16 for CPUs with AVX512-BF16/AMX, mixed_float16 for GPUs.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -30,6 +36,8 @@ class Stage:
     epochs: int
     model_options: Mapping[str, object] = dataclasses.field(default_factory=dict)
     learning_rate: float | None = None  # default: the schedule's
+    # Options of the schedule's class weighting for this stage (e.g. {"c": 1.2}); None: the schedule's.
+    class_weighting_options: Mapping[str, object] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,13 +52,17 @@ class Schedule:
     source: str
     optimizer: str = "sgd"
     momentum: float = 0.0
-    weight_decay: float = 0.0  # L2 on kernels, added to the gradient as Caffe/Torch do
+    adam_epsilon: float = 1e-7  # Keras' default; Torch's and PyTorch's Adam use 1e-8
+    weight_decay: float = 0.0  # coupled L2, added to the gradient as Caffe/Torch do
+    decayed: tuple[str, ...] = ("kernel",)  # the parameter kinds weight decay applies to (DECAY_KINDS)
     lr_policy: str = "fixed"
     lr_step_epochs: int = 0  # "step": multiply by lr_gamma every lr_step_epochs epochs
     lr_gamma: float = 0.1
     lr_power: float = 0.9  # "poly": lr * (1 - step / total) ** lr_power
     loss_normalization: str = "valid"  # see common.losses.SegmentationCrossEntropy
     class_weighting: str = "none"
+    # Keyword options of the weighting (common.class_weights.compute_class_weights), e.g. ENet's c.
+    class_weighting_options: Mapping[str, object] = dataclasses.field(default_factory=dict)
     # Published weights for `dataset`, used instead of computing `class_weighting` from its labels.
     class_weights: tuple[float, ...] | None = None
     crop_size: tuple[int, int] | None = None
@@ -61,11 +73,19 @@ class Schedule:
     # boundary class. The class weights become the map's w_c instead of weighting the loss apart.
     weight_map: tuple[float, float] | None = None
     select_by: str = "last"  # which checkpoint is evaluated: the last, or the best on validation
+    validate_every: int = 1  # epochs between validations (and checkpoint selections)
+    bn_statistics: str = "moving"  # BN_STATISTICS
+    # Stop before `epochs` once `select_by` has not improved for `patience` epochs, or once the
+    # training clock (summed over sittings) passes `max_train_hours`.
+    patience: int | None = None
+    max_train_hours: float | None = None
     eval_split: str = "test"  # the split the paper's numbers are measured on (or the nearest public one)
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
     crf: CrfParams = PRESETS[DEFAULT_PRESET]  # dense-CRF post-processing parameters (evaluate.py --crf)
     precision: str = "float32"  # not the papers' (all float32): reduced-budget protocols may trade it for speed
     notes: str = ""
+    # What a protocol changed of the paper's recipe (`override`): field -> {"paper": value, "reason": why}.
+    overrides: Mapping[str, Mapping[str, object]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.stages and sum(stage.epochs for stage in self.stages) != self.epochs:
@@ -73,9 +93,13 @@ class Schedule:
                              f"{sum(stage.epochs for stage in self.stages)}")
         for field, allowed in (("optimizer", OPTIMIZERS), ("lr_policy", LR_POLICIES),
                                ("class_weighting", CLASS_WEIGHTINGS), ("select_by", SELECTION_RULES),
-                               ("precision", PRECISIONS)):
+                               ("precision", PRECISIONS), ("bn_statistics", BN_STATISTICS)):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"Schedule.{field}={getattr(self, field)!r}; expected one of {allowed}")
+        if not set(self.decayed) <= set(DECAY_KINDS):
+            raise ValueError(f"Schedule.decayed={self.decayed!r}; expected kinds among {DECAY_KINDS}")
+        if self.validate_every < 1 or (self.patience is not None and self.patience < 1):
+            raise ValueError(f"Schedule.validate_every={self.validate_every} and patience={self.patience} must be >= 1")
 
     def replace(self, **changes):
         """A copy with `changes`; a new `epochs` is shared among the stages in their proportions."""
@@ -83,8 +107,36 @@ class Schedule:
             changes["stages"] = _rescale_stages(self.stages, changes["epochs"])
         return dataclasses.replace(self, **changes)
 
+    def override(self, **changes):
+        """A protocol derived from this recipe: each change is (value, one-line reason). The paper's
+        value and the reason are kept in `overrides`, from which a run's deviations are rendered."""
+        for field, change in changes.items():
+            if not (isinstance(change, tuple) and len(change) == 2 and isinstance(change[1], str) and change[1]):
+                raise ValueError(f"override {field}=(value, reason): every change of the paper's recipe says why")
+        overrides = dict(self.overrides)
+        for field, (_, reason) in changes.items():
+            paper = overrides[field]["paper"] if field in overrides else getattr(self, field)
+            overrides[field] = {"paper": paper, "reason": reason}
+        return self.replace(**{field: value for field, (value, _) in changes.items()}, overrides=overrides)
+
+    def deviations(self):
+        """The protocol's changes of the paper's recipe, one line each: field, paper -> this, reason."""
+        return [f"{field}: {_show(change['paper'])} -> {_show(getattr(self, field))} ({change['reason']})"
+                for field, change in self.overrides.items()]
+
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def _show(value):
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}"
+    if isinstance(value, tuple) and value and all(isinstance(v, Stage) for v in value):
+        return ", ".join(f"{stage.name} {stage.epochs} epochs" + (f" {dict(stage.class_weighting_options)}"
+                         if stage.class_weighting_options else "") for stage in value)
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value))
+    return "none" if value is None else str(value)
 
 
 def _rescale_stages(stages, epochs):

@@ -40,7 +40,7 @@ def make_optimizer(schedule, steps_per_epoch):
     lr = learning_rate(schedule, steps_per_epoch)
     if schedule.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=schedule.momentum)
-    return keras.optimizers.Adam(lr)
+    return keras.optimizers.Adam(lr, epsilon=schedule.adam_epsilon)
 
 
 def compile_for_training(model, schedule, loss, steps_per_epoch, jit_compile="auto"):
@@ -48,27 +48,81 @@ def compile_for_training(model, schedule, loss, steps_per_epoch, jit_compile="au
     coupled weight decay, `loss` (times the batches' per-pixel weights, if they carry any), and
     streaming pixel accuracy and mIoU. `jit_compile`: Keras' (XLA where there is an accelerator);
     benchmarks.speed also times XLA on CPU."""
-    apply_weight_decay(model, schedule.weight_decay)
+    apply_weight_decay(model, schedule.weight_decay, schedule.decayed)
     model.compile(optimizer=make_optimizer(schedule, steps_per_epoch), loss=loss, jit_compile=jit_compile,
                   metrics=[metrics.ConfusionMatrixMetric(loss.num_classes, score, loss.ignore_label,
                                                          ignore_sample_weight=True)  # they weight the loss only
                            for score in ("pixel_accuracy", "miou")])
 
 
-def apply_weight_decay(model, weight_decay):
-    """Caffe/Torch-style weight decay: adds weight_decay * w to the gradient of every kernel.
+def apply_weight_decay(model, weight_decay, decayed=("kernel",)):
+    """Caffe/Torch-style weight decay: adds weight_decay * w to the gradient of the parameters of the
+    kinds in `decayed` (common.schedule.DECAY_KINDS: kernel, bias, batch_norm, prelu).
 
     Keras' optimizer `weight_decay` is decoupled (AdamW-style), which is not what the papers used;
-    an L2 penalty of weight_decay / 2 * ||w||^2 has exactly the coupled gradient. Biases and batch
-    norm parameters are not decayed (Caffe's decay_mult 0 for biases).
+    an L2 penalty of weight_decay / 2 * ||w||^2 has exactly the coupled gradient.
     """
     if not weight_decay:
         return
     penalty = keras.regularizers.L2(weight_decay / 2)
     for layer in model.layers:
-        kernel = getattr(layer, "kernel", None)
-        if kernel is not None and kernel.trainable:
-            kernel.regularizer = penalty
+        for variable in layer.trainable_weights:
+            if parameter_kind(layer, variable) in decayed:
+                variable.regularizer = penalty
+
+
+def parameter_kind(layer, variable):
+    """Which of common.schedule.DECAY_KINDS a trainable variable of `layer` is."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return "batch_norm"
+    if isinstance(layer, keras.layers.PReLU):
+        return "prelu"
+    return "bias" if variable.name == "bias" else "kernel"
+
+
+def recompute_batch_norm_statistics(model, batches):
+    """Sets every batch-norm layer's statistics to their average over `batches` (images first) at the
+    model's current weights, as SegNet-Tutorial's Scripts/compute_bn_statistics.py does before any
+    evaluation: each batch's mean and variance are taken in training mode (every layer normalised by
+    its batch, as the network trained), averaged over the batches, and the variance corrected by
+    m / (m - 1) for the m values per channel. Dropout runs in training mode too (Keras has one switch
+    for both); SegNet's models have none. Returns the number of batches."""
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in layers]
+    count, batch_size = 0, None
+    try:
+        for layer in layers:
+            layer.momentum = 0.0  # the moving statistics become the batch's own
+        for batch in batches:
+            model(batch[0], training=True)
+            count, batch_size = count + 1, batch_size or int(batch[0].shape[0])
+            for (mean_sum, variance_sum), layer in zip(sums, layers):
+                mean_sum += np.asarray(layer.moving_mean)
+                variance_sum += np.asarray(layer.moving_variance)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    if not count:
+        raise ValueError("no batches to recompute the batch-norm statistics from")
+    for layer, (mean_sum, variance_sum) in zip(layers, sums):
+        m = batch_size * np.prod(layer.input.shape[1:]) / layer.input.shape[layer.axis]  # values per channel
+        layer.moving_mean.assign(mean_sum / count)
+        layer.moving_variance.assign(variance_sum / count * m / (m - 1))
+    return count
+
+
+class BatchNormStatistics(keras.callbacks.Callback):
+    """Recomputes the batch-norm statistics over `batches` before every validation inside `fit`
+    (`recompute_batch_norm_statistics`), so that validation, and the checkpoint selected by it, use
+    the statistics the paper evaluates with."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_test_begin(self, logs=None):
+        recompute_batch_norm_statistics(self.model, self.batches)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -113,18 +167,24 @@ def transfer_weights(source, target):
 
 
 class TrainingClock(keras.callbacks.Callback):
-    """Keeps the training time summed over every sitting of a resumed run, up to the last epoch."""
+    """Keeps the training time summed over every sitting of a resumed run, up to the last epoch, and
+    stops the training once it passes `budget_s` (None: no limit)."""
 
-    def __init__(self, path):
+    def __init__(self, path, budget_s=None):
         super().__init__()
-        self.path = Path(path)
+        self.path, self.budget_s = Path(path), budget_s
 
     def on_train_begin(self, logs=None):
         self.previous = results.read_json(self.path)["seconds"] if self.path.exists() else 0.0
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        results.write_json(self.path, {"seconds": self.previous + time.perf_counter() - self.start})
+        seconds = self.previous + time.perf_counter() - self.start
+        results.write_json(self.path, {"seconds": seconds})
+        if self.budget_s is not None and seconds >= self.budget_s:
+            self.model.stop_training = True
+            print(f"stopping after epoch {epoch + 1}: {seconds / 3600:.2f} h of training reach the budget of "
+                  f"{self.budget_s / 3600:.2f} h")
 
 
 def save_model_atomically(model, path):
@@ -138,19 +198,29 @@ def save_model_atomically(model, path):
 class SelectedCheckpoint(keras.callbacks.Callback):
     """Keeps the checkpoint a schedule's selection rule picks: the last epoch's, or the best one by a
     validation metric (higher is better), written atomically. The best value so far is kept in
-    `<checkpoint>.json`, so a resumed run selects as an uninterrupted one would."""
+    `<checkpoint>.json`, so a resumed run selects as an uninterrupted one would. With `patience`,
+    training stops once the best epoch is `patience` epochs old."""
 
-    def __init__(self, path, monitor="last"):
+    def __init__(self, path, monitor="last", patience=None):
         super().__init__()
-        self.path, self.monitor = Path(path), monitor
+        self.path, self.monitor, self.patience = Path(path), monitor, patience
         self.record = self.path.with_name(self.path.name + ".json")
-        self.best = results.read_json(self.record)["best"] if self.record.exists() else -math.inf
+        saved = results.read_json(self.record) if self.record.exists() else {}
+        self.best, self.best_epoch = saved.get("best", -math.inf), saved.get("epoch", 0)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor != "last":
             value = (logs or {}).get(self.monitor)
             if value is None or not value > self.best:
+                self._stop_if_stale(epoch + 1)
                 return
             self.best = float(value)
+        self.best_epoch = epoch + 1
         save_model_atomically(self.model, self.path)
         results.write_json(self.record, {"monitor": self.monitor, "best": self.best, "epoch": epoch + 1})
+
+    def _stop_if_stale(self, epochs_done):
+        if self.patience is not None and epochs_done - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+            print(f"stopping after epoch {epochs_done}: {self.monitor} has not improved on {self.best:.4f} "
+                  f"(epoch {self.best_epoch}) for {self.patience} epochs")

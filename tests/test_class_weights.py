@@ -84,3 +84,11 @@ def test_camvid_median_frequency_matches_class_stats():
         stats["median_freq_weights"],
         atol=1e-3,
     )
+
+
+def test_enet_weights_can_take_shares_of_all_pixels_void_included():
+    labels = [np.array([[0, 0, 1, 255]])]
+    np.testing.assert_allclose(compute_class_weights("enet", labels, 2, share_includes_ignored=True, c=1.2),
+                               [1 / math.log(1.2 + 2 / 4), 1 / math.log(1.2 + 1 / 4)])
+    np.testing.assert_allclose(compute_class_weights("enet", labels, 2), [1 / math.log(1.02 + 2 / 3),
+                                                                          1 / math.log(1.02 + 1 / 3)])

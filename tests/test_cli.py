@@ -15,12 +15,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import common.training
 import datasets
 import evaluate
+import experiment.runs
+import experiment.scoring
 import papers
-import predict
 import train
 from common.crf import DEFAULT_PRESET, PRESETS
+from common.errors import UserError
+from experiment import Experiment, load_checkpoint, score
+from experiment.prediction import export
 from tests.test_datasets import camvid_label, write_camvid
 from tests.test_isbi_elastic import membrane_label, write_isbi
 
@@ -96,8 +101,8 @@ def test_train_then_evaluate_end_to_end(tmp_path):
 
 def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch):
     write_isbi(tmp_path / "isbi", 7)  # 2 training slices, 5 held out
-    weight_map, weight_maps = train.unet_weight_map, []
-    monkeypatch.setattr(train, "unet_weight_map", lambda *a, **k: weight_maps.append(weight_map(*a, **k)) or
+    weight_map, weight_maps = experiment.runs.unet_weight_map, []
+    monkeypatch.setattr(experiment.runs, "unet_weight_map", lambda *a, **k: weight_maps.append(weight_map(*a, **k)) or
                         weight_maps[-1])
     run = tmp_path / "run"
     train.main(["--model", "unet_same", "--protocol", "cpu", "--data-dir", str(tmp_path / "isbi"), "--input-size",
@@ -113,12 +118,12 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch
     schedule = papers.get_schedule("unet_same", "cpu")
     _, info = datasets.load("isbi2012", "train", tmp_path / "isbi")
     label = membrane_label(3).astype(bool).astype(np.uint8)
-    weights = train.resolve_pixel_weights(schedule, info, config["class_weights"])(label)
+    weights = experiment.runs.resolve_pixel_weights(schedule, info, config["class_weights"])(label)
     membrane_weight, cell_weight = config["class_weights"]
     np.testing.assert_allclose(weights[label == 1], cell_weight)
     np.testing.assert_allclose(weights[3], membrane_weight + 10 * np.exp(-(1 + 1) ** 2 / 50), rtol=1e-6)  # d1 = d2 = 1 px
-    with pytest.raises(SystemExit, match="two-class boundary dataset"):
-        train.resolve_pixel_weights(schedule, datasets.get_info("synthetic"), None)
+    with pytest.raises(UserError, match="two-class boundary dataset"):
+        experiment.runs.resolve_pixel_weights(schedule, datasets.get_info("synthetic"), None)
 
     # Scored as the challenge scores: at 10 thresholds of the membrane probability, 0.5 being argmax's.
     scored = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--output",
@@ -127,8 +132,8 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch
     assert len(challenge["pixel_error"]) == len(challenge["rand_error"]) == 10 and challenge["thresholds"][5] == 0.5
     assert challenge["pixel_error"][5] == pytest.approx(scored["pixel_error"])
     assert challenge["rand_error"][5] == pytest.approx(scored["rand_error"])
-    with pytest.raises(SystemExit, match="overlap-tiles"):  # trained on crops: served by tiles, not resized
-        predict.export(run / "model.keras", tmp_path / "export")
+    with pytest.raises(UserError, match="overlap-tiles"):  # trained on crops: served by tiles, not resized
+        export(run / "model.keras", tmp_path / "export")
     assert challenge["best_rand_error"] <= scored["rand_error"]
 
 
@@ -148,8 +153,8 @@ def test_evaluate_refuses_a_dataset_with_another_class_count(tmp_path):
                 "--eval-split", "none", "--output", str(run)])
     camvid_dir = tmp_path / "camvid"
     camvid_dir.mkdir()
-    with pytest.raises(ValueError, match="predicts 6 classes"):
-        evaluate.evaluate(evaluate.load_checkpoint(run / "model.keras")[0], "camvid", "test", camvid_dir)
+    with pytest.raises(UserError, match="predicts 6 classes"):
+        score(load_checkpoint(run / "model.keras")[0], "camvid", "test", camvid_dir)
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):
@@ -193,8 +198,8 @@ def test_killed_run_resumes_from_the_last_completed_epoch_to_the_uninterrupted_w
 def test_a_staged_run_keeps_its_finished_stage_and_hands_its_weights_on(tmp_path, monkeypatch):
     """ENet's encoder, then the whole network: a run stopped in the second stage does not train the
     first again, and starts the second from the first's selected checkpoint."""
-    transfer, handovers = train.transfer_weights, []
-    monkeypatch.setattr(train, "transfer_weights", lambda source, target: handovers.append(
+    transfer, handovers = experiment.runs.transfer_weights, []
+    monkeypatch.setattr(experiment.runs, "transfer_weights", lambda source, target: handovers.append(
         (source.get_weights(), transfer(source, target))) or handovers[-1][1])
     run = tmp_path / "run"
     flags = ["--model", "enet", *TINY, "--optimizer=sgd", "--epochs", "2", "--steps-per-epoch", "1", "--val-steps",
@@ -213,25 +218,35 @@ def test_a_staged_run_keeps_its_finished_stage_and_hands_its_weights_on(tmp_path
     assert set(copied) == {layer.name for layer in encoder.layers if layer.weights} - {"encoder_classifier"}
 
 
+def test_enets_reference_protocol_weights_its_encoder_stage_with_its_own_constant(tmp_path):
+    run = tmp_path / "run"
+    train.main(["--model", "enet", "--protocol", "reference", *TINY, "--optimizer=sgd", "--epochs", "2",
+                "--steps-per-epoch", "1", "--val-steps", "1", "--eval-split", "none", "--output", str(run)])
+    config = json.loads((run / "config.json").read_text())
+    encoder, whole = np.array(config["stage_class_weights"]["encoder"]), np.array(config["class_weights"])
+    assert encoder.shape == whole.shape and np.all(encoder < whole)  # 1 / ln(1.2 + p) < 1 / ln(1.02 + p)
+    assert config["schedule"]["loss_normalization"] == "weights" and config["schedule"]["adam_epsilon"] == 1e-8
+    assert "stages: encoder 1 epochs" not in papers.get_schedule("enet", "reference").deviations()[-1]
+
+
 def test_class_weighting_flag_computes_its_own_weights_instead_of_the_published(tmp_path):
     write_camvid(tmp_path / "camvid", [camvid_label(), camvid_label(3)])
     source, info = datasets.load("camvid", "train", tmp_path / "camvid")
 
-    def weights(*flags):
-        args = train.parse_args(["--model", "segnet", "--data-dir", str(tmp_path / "camvid"), "--output",
-                                 str(tmp_path / "run"), *flags])
-        return train.resolve_class_weights(train.resolve_schedule(args), source, info)
+    def weights(class_weighting=None):
+        run = Experiment.of("segnet", tmp_path / "run", class_weighting=class_weighting)
+        return experiment.runs.resolve_class_weights(run.schedule, source, info)
 
     published, origin = weights()
     assert origin.startswith("published median_frequency weights")
-    computed, origin = weights("--class-weighting", "enet")
+    computed, origin = weights("enet")
     assert origin == "enet computed from the camvid train split"
     assert len(computed) == len(published) == 11 and computed != published
-    assert weights("--class-weighting", "none") == (None, "none")
+    assert weights("none") == (None, "none")
 
 
 def test_nan_loss_stops_with_the_epoch_and_a_hint(tmp_path):
-    with pytest.raises(SystemExit, match=r"loss became (nan|inf|-inf) at epoch 1, batch \d+; .* try a lower --learning-rate"):
+    with pytest.raises(UserError, match=r"loss became (nan|inf|-inf) at epoch 1, batch \d+; .* try a lower --learning-rate"):
         train.main(["--model", "segnet_basic", *TINY, "--learning-rate", "1e30", "--epochs", "2",
                     "--steps-per-epoch", "4", "--eval-split", "none", "--output", str(tmp_path / "run")])
 
@@ -264,25 +279,23 @@ def test_evaluate_scores_with_and_without_the_crf_in_one_pass(tmp_path):
 
 
 def test_crf_parameters_come_from_a_file_a_preset_or_the_schedule_then_single_overrides(tmp_path):
-    def resolved(*flags, config=None):
-        return evaluate.resolve_crf_params(evaluate.parse_args(["--checkpoint", "model.keras", *flags]), config or {})
-
+    resolved = experiment.scoring.crf_params
     scheduled = {"schedule": {"crf": {**PRESETS["fast"].to_dict(), "iterations": 3}}}
     (tmp_path / "crf.json").write_text(json.dumps({"best": {**PRESETS["deconvnet"].to_dict(), "iterations": 4}}))
-    assert resolved() == PRESETS[DEFAULT_PRESET]
-    assert resolved(config=scheduled).iterations == 3
-    assert resolved("--crf-preset", "fast", config=scheduled) == PRESETS["fast"]
-    assert resolved("--crf-params", str(tmp_path / "crf.json"), "--crf-preset", "fast").iterations == 4
-    assert resolved("--crf-preset", "fast", "--crf-param", "iterations=2") == replace(PRESETS["fast"], iterations=2)
-    with pytest.raises(SystemExit, match="expected KEY=VALUE with KEY one of"):
-        resolved("--crf-param", "sxy=3")
+    assert resolved({}) == PRESETS[DEFAULT_PRESET]
+    assert resolved(scheduled).iterations == 3
+    assert resolved(scheduled, preset="fast") == PRESETS["fast"]
+    assert resolved({}, tmp_path / "crf.json", "fast").iterations == 4
+    assert resolved({}, preset="fast", overrides=["iterations=2"]) == replace(PRESETS["fast"], iterations=2)
+    with pytest.raises(UserError, match="expected KEY=VALUE with KEY one of"):
+        resolved({}, overrides=["sxy=3"])
 
 
 def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
                 "--eval-split", "none", "--output", str(run)])
-    monkeypatch.setattr(evaluate, "CRF_GRID", {"bilateral_sxy": (10, 40), "iterations": (1,)})
+    monkeypatch.setattr(experiment.scoring, "CRF_GRID", {"bilateral_sxy": (10, 40), "iterations": (1,)})
     evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "2",
                    "--crf-search", str(tmp_path / "best.json")])
     found = json.loads((tmp_path / "best.json").read_text())
@@ -291,17 +304,50 @@ def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
 
 
 def test_num_classes_that_disagree_with_the_data_are_refused(tmp_path):
-    with pytest.raises(SystemExit, match="--num-classes 11 disagrees with dataset 'synthetic', which has 6"):
+    with pytest.raises(UserError, match="--num-classes 11 disagrees with dataset 'synthetic', which has 6"):
         train.main(["--model", "segnet_basic", *TINY, "--num-classes", "11", "--output", str(tmp_path)])
+
+
+def test_a_protocol_validating_every_few_epochs_selects_on_recomputed_statistics(tmp_path, monkeypatch):
+    """SegNet-Basic's paper protocol: validation every 3 epochs and at the last, each after batch-norm
+    statistics recomputed over the training images; epochs without validation log NA."""
+    recompute, calls = common.training.recompute_batch_norm_statistics, []
+    monkeypatch.setattr(common.training, "recompute_batch_norm_statistics",
+                        lambda model, batches: calls.append(recompute(model, batches)) or calls[-1])
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "4", "--steps-per-epoch", "2", "--val-steps", "1",
+                "--eval-split", "none", "--output", str(run)])
+    with open(run / "history.csv") as f:
+        logged = [row["val_pixel_accuracy"] for row in csv.DictReader(f)]
+    assert [value == "NA" for value in logged] == [True, True, False, False]
+    assert calls == [2, 2]  # two validations, each over the two training batches
+    assert json.loads((run / "model.keras.json").read_text())["epoch"] in (3, 4)
 
 
 def test_a_run_directory_is_not_resumed_with_another_model(tmp_path):
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
                 "--eval-split", "none", "--output", str(run)])
-    with pytest.raises(SystemExit, match="holds a run with model='segnet_basic', not 'unet_same'"):
+    with pytest.raises(UserError, match="holds a run with other settings:\n  model: 'segnet_basic' -> 'unet_same'"):
         train.main(["--model", "unet_same", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
                     "--eval-split", "none", "--output", str(run)])
+
+
+def test_resuming_names_each_schedule_key_that_differs_and_accepts_fields_an_older_run_lacks(tmp_path):
+    run = tmp_path / "run"
+    flags = ["--model", "segnet_basic", *TINY, "--steps-per-epoch", "1", "--eval-split", "none", "--output", str(run)]
+    train.main([*flags, "--epochs", "1"])
+    config = json.loads((run / "config.json").read_text())
+    for field in ("flip", "decayed", "bn_statistics"):  # as if written before these fields existed
+        config["schedule"].pop(field)
+    (run / "config.json").write_text(json.dumps(config))
+    # flip keeps its default (False); decayed's default is ["kernel"] and bn_statistics' "moving", not this protocol's.
+    with pytest.raises(UserError, match=r"other settings:\n  schedule.decayed: \['kernel'\] -> \['kernel', 'batch_norm'\]"
+                                         r"\n  schedule.bn_statistics: 'moving' -> 'recomputed'\nresume it"):
+        train.main([*flags, "--epochs", "1"])
+    config["schedule"].update(decayed=["kernel", "batch_norm"], bn_statistics="recomputed")
+    (run / "config.json").write_text(json.dumps(config))
+    train.main([*flags, "--epochs", "1"])  # resumes: the finished run is kept
 
 
 def test_a_foreign_config_next_to_a_checkpoint_is_refused(tmp_path):

@@ -10,6 +10,7 @@ from PIL import Image
 import evaluate
 import predict
 import train
+from common.errors import UserError
 
 TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
 
@@ -62,7 +63,7 @@ def test_xla_by_default_gives_the_graph_predictions_and_scores(checkpoint, image
 
 
 def test_missing_inputs_are_named(checkpoint, tmp_path):
-    with pytest.raises(SystemExit, match="nothing.png: no such file"):
+    with pytest.raises(UserError, match="nothing.png: no such file"):
         predict.main(["--checkpoint", str(checkpoint), str(tmp_path / "nothing.png"), "--output", str(tmp_path)])
 
 
@@ -88,5 +89,5 @@ def test_export_serves_any_size_in_a_fresh_process(checkpoint, images, tmp_path)
 
 def test_inputs_that_would_overwrite_each_other_are_refused(checkpoint, images, tmp_path):
     Image.open(images / "odd.png").save(images / "odd.jpg")
-    with pytest.raises(SystemExit, match="odd_labels.png; rename one"):
+    with pytest.raises(UserError, match="odd_labels.png; rename one"):
         predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / "out")])

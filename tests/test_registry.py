@@ -1,7 +1,7 @@
 import pytest
 
 import papers
-import train
+from experiment.spec import parse_model_option, parse_size
 from common.schedule import Reported, Schedule
 from tests.test_cli import TINY_MODELS
 
@@ -41,8 +41,8 @@ def test_vgg_models_record_random_init_as_a_deviation():
 @pytest.mark.parametrize("name", papers.list_models())
 def test_same_shaped_kernels_start_from_different_random_draws(name):
     size, flags = TINY_MODELS[name]
-    options = dict(train.model_option(flag.split("=", 1)[1]) for flag in flags if flag.startswith("--model-option="))
-    model = papers.build_model(name, 3, (*train.size_flag(size), 3), **options)
+    options = dict(parse_model_option(flag.split("=", 1)[1]) for flag in flags if flag.startswith("--model-option="))
+    model = papers.build_model(name, 3, (*parse_size(size), 3), **options)
     # Random initializers only: FCN's bilinear upsampling kernels are equal by design.
     kernels = [layer.kernel.numpy() for layer in model.layers
                if hasattr(layer, "kernel") and hasattr(layer.kernel_initializer, "seed")]

@@ -1,11 +1,13 @@
 import argparse
 import json
+import types
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from benchmarks import table
+from experiment import Experiment, load_checkpoint
 
 
 def results_file(directory):
@@ -127,7 +129,7 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
     record = json.loads((results_dir / "progress" / "enet_paper.json").read_text())
     assert record["state"] == "enet_paper.state.tar.gz" and record["state_mb"] is not None
 
-    def fake_train(argv):  # what train.py finds in its output folder when it starts
+    def fake_fit(experiment):  # what training finds in its run folder when it starts
         found = sorted(str(path.relative_to(new_run)) for path in new_run.rglob("*") if path.is_file())
         assert found == ["config.json", "encoder/history.csv", "encoder/model.keras"]  # no logs, no spare copies
         checkpoint = new_run / "encoder" / "model.keras"  # the same weights, without the optimizer's moments
@@ -135,11 +137,13 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
         for unpacked, weights in zip(keras.models.load_model(checkpoint, compile=False).weights, trained.weights):
             np.testing.assert_array_equal(unpacked.numpy(), weights.numpy())
 
-    def fake_evaluate(argv):
-        Path(argv[argv.index("--output") + 1]).write_text('{"params": 1e9}')  # no weight record
+        return types.SimpleNamespace(checkpoint=checkpoint, config={})
 
-    monkeypatch.setattr(run.train, "main", fake_train)
-    monkeypatch.setattr(run.evaluate, "main", fake_evaluate)
+    def fake_score(checkpoint, split, output, crf):
+        Path(output).write_text('{"params": 1e9}')  # no weight record
+
+    monkeypatch.setattr(run, "fit", fake_fit)
+    monkeypatch.setattr(run, "score_checkpoint", fake_score)
     run.main(["--model", "enet", "--protocol", "paper", "--runs-dir", str(new_run.parent),
               "--results-dir", str(results_dir)])
     assert sorted(path.name for path in results_dir.rglob("*") if path.is_file()) == ["enet_paper.json"]
@@ -159,22 +163,19 @@ def test_a_run_state_too_large_for_the_repository_is_not_packed(tmp_path, monkey
 
 def test_a_small_trained_model_is_kept_as_a_weight_record(tmp_path, monkeypatch):
     import evaluate
-    import train
     from benchmarks import run
 
     runs, results_dir = tmp_path / "runs", tmp_path / "results"
-    tiny = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "2", "--epochs", "1",
-            "--steps-per-epoch", "1", "--val-steps", "1", "--verbose", "0"]
-    train_main = train.main  # the real one, on tiny synthetic data instead of the protocol's
-    monkeypatch.setattr(run.train, "main", lambda argv: train_main(
-        ["--model", "segnet_basic", "--protocol", "quick", "--output", argv[argv.index("--output") + 1], *tiny,
-         "--eval-split", "none"]))
+    # The row's real training, on tiny synthetic data instead of the protocol's.
+    monkeypatch.setattr(run, "row_experiment", lambda args, folder: Experiment.of(
+        "segnet_basic", folder, "quick", input_size=(32, 32), batch_size=2, epochs=1, steps_per_epoch=1, val_steps=1,
+        verbose=0, eval_split="none"))
     arguments = ["--model", "segnet_basic", "--protocol", "quick", "--no-crf", "--runs-dir", str(runs),
                  "--results-dir", str(results_dir)]
     run.main(arguments)
     record = results_dir / "weights" / "segnet_basic_quick"
-    kept, config = evaluate.load_checkpoint(record / "model.keras")
-    trained, _ = evaluate.load_checkpoint(runs / "segnet_basic_quick" / "model.keras")
+    kept, config = load_checkpoint(record / "model.keras")
+    trained, _ = load_checkpoint(runs / "segnet_basic_quick" / "model.keras")
     # without the optimizer's state (SGD momentum: one more value per weight)
     assert (record / "model.keras").stat().st_size < 0.7 * (runs / "segnet_basic_quick" / "model.keras").stat().st_size
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")

@@ -41,18 +41,18 @@ def test_an_output_tile_that_is_not_centred_is_refused():
 def test_a_crop_trained_model_predicts_by_tiles_at_the_images_own_scale():
     import tensorflow as tf
 
-    import evaluate
+    import experiment
     import papers
 
     model = papers.build_model("segnet_basic", 3, (32, 32, 3))
     image = np.random.default_rng(0).uniform(0, 255, (1, 40, 72, 3)).astype("float32")
-    labels, probs = (t.numpy() for t in evaluate.predictor(model, tiles=True)(tf.constant(image)))
+    labels, probs = (t.numpy() for t in experiment.predictor(model, tiles=True)(tf.constant(image)))
     assert labels.shape == (1, 40, 72) and probs.shape == (1, 40, 72, 3)
     # The top-left 32x32 tile is the model's own prediction on that crop, not on a resized image.
     crop = model.predict(image[:, :32, :32], verbose=0)
     np.testing.assert_allclose(probs[0, :32, :32], softmax(crop[0]), atol=1e-4)  # XLA's op order vs Keras
-    assert evaluate.trained_on_crops({"schedule": {"crop_size": [32, 32]}})
-    assert not evaluate.trained_on_crops({"schedule": {"crop_size": None}}) and not evaluate.trained_on_crops({})
+    assert experiment.trained_on_crops({"schedule": {"crop_size": [32, 32]}})
+    assert not experiment.trained_on_crops({"schedule": {"crop_size": None}}) and not experiment.trained_on_crops({})
 
 
 def softmax(logits):

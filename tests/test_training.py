@@ -7,7 +7,9 @@ import pytest
 import tensorflow as tf
 
 from common.schedule import Schedule, Stage
-from common.training import SelectedCheckpoint, TrainingClock, apply_weight_decay, learning_rate, transfer_weights
+from common.layers import BatchNormalization, PReLU
+from common.training import (SelectedCheckpoint, TrainingClock, apply_weight_decay, learning_rate,
+                             recompute_batch_norm_statistics, transfer_weights)
 from datasets.pipeline import fit_labels_to_output
 
 BASE = dict(dataset="camvid", input_size=(8, 8), batch_size=2, learning_rate=0.1, source="test")
@@ -38,6 +40,51 @@ def test_weight_decay_is_coupled_l2_on_kernels_only():
     # 0.1 / 2 * ||w||^2 over six ones: gradient 0.1 * w, as Caffe adds to the gradient.
     assert float(sum(model.losses)) == pytest.approx(0.05 * 6)
     assert model.layers[0].bias.regularizer is None
+
+
+def decay_model():
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Conv2D(3, 1, kernel_initializer="ones", bias_initializer="ones", name="conv")(inputs)
+    x = BatchNormalization(name="bn")(x)  # gamma ones, beta zeros
+    return keras.Model(inputs, PReLU(keras.initializers.Constant(1.0), shared_axes=[1, 2], name="prelu")(x))
+
+
+@pytest.mark.parametrize("decayed, expected", [
+    (("kernel",), 6),  # 2x3 conv kernel of ones
+    (("kernel", "batch_norm"), 6 + 3),  # + gamma (beta is zero)
+    (("kernel", "bias", "batch_norm", "prelu"), 6 + 3 + 3 + 3),  # Torch: every parameter
+])
+def test_weight_decay_covers_the_parameter_kinds_the_schedule_names(decayed, expected):
+    model = decay_model()
+    apply_weight_decay(model, 0.1, decayed)
+    assert float(sum(model.losses)) == pytest.approx(0.05 * expected)
+
+
+def test_batch_norm_statistics_are_recomputed_as_segnets_script_averages_them():
+    inputs = keras.Input((4, 5, 2))
+    conv = keras.layers.Conv2D(3, 3, padding="same", name="conv")
+    model = keras.Model(inputs, BatchNormalization(momentum=0.9, name="bn")(conv(inputs)))
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(size=(2, 4, 5, 2)).astype("float32") * scale + shift,)
+               for scale, shift in ((1, 0), (3, 2), (0.5, -1))]
+    assert recompute_batch_norm_statistics(model, batches) == 3
+    features = [keras.ops.convert_to_numpy(conv(images)) for (images,) in batches]
+    m = 2 * 4 * 5  # values per channel in a batch
+    np.testing.assert_allclose(model.get_layer("bn").moving_mean, np.mean([f.mean((0, 1, 2)) for f in features], 0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.get_layer("bn").moving_variance,
+                               np.mean([f.var((0, 1, 2)) for f in features], 0) * m / (m - 1), rtol=1e-5)
+    assert model.get_layer("bn").momentum == 0.9  # restored
+
+
+def test_a_protocol_records_each_change_of_the_paper_with_its_reason():
+    paper = Schedule(**BASE, epochs=10)
+    protocol = paper.override(epochs=(2, "short"), input_size=((4, 4), "small")).override(epochs=(3, "less short"))
+    assert protocol.epochs == 3 and protocol.input_size == (4, 4)
+    assert protocol.deviations() == ["epochs: 10 -> 3 (less short)", "input_size: 8x8 -> 4x4 (small)"]
+    with pytest.raises(ValueError, match="every change of the paper's recipe says why"):
+        paper.override(epochs=2)
+    assert paper.deviations() == []
 
 
 def test_transfer_weights_copies_shared_layers_by_name():
@@ -90,6 +137,35 @@ def test_training_clock_adds_up_across_sittings(tmp_path):
     clock.on_train_begin()  # another sitting
     clock.on_epoch_end(0)
     assert json.loads((tmp_path / "t.json").read_text())["seconds"] > first
+
+
+def test_training_clock_stops_the_run_at_its_budget(tmp_path):
+    (tmp_path / "t.json").write_text('{"seconds": 100.0}')
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    clock = TrainingClock(tmp_path / "t.json", budget_s=200.0)
+    clock.set_model(model)
+    model.stop_training = False  # as fit sets it
+    clock.on_train_begin()
+    clock.on_epoch_end(0)
+    assert not model.stop_training
+    clock.previous = 200.0  # as if an earlier sitting had spent all of it
+    clock.on_epoch_end(1)
+    assert model.stop_training
+
+
+def test_selected_checkpoint_stops_after_patience_epochs_without_improvement(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    checkpoint = SelectedCheckpoint(tmp_path / "model.keras", "val_miou", patience=3)
+    checkpoint.set_model(model)
+    model.stop_training = False
+    checkpoint.on_epoch_end(0, {"val_miou": 0.5})
+    checkpoint.on_epoch_end(1, {})  # an epoch without validation
+    checkpoint.on_epoch_end(2, {"val_miou": 0.4})
+    assert not model.stop_training
+    resumed = SelectedCheckpoint(tmp_path / "model.keras", "val_miou", patience=3)  # the best epoch survives a kill
+    resumed.set_model(model)
+    resumed.on_epoch_end(3, {"val_miou": 0.5})  # not better: 3 epochs since epoch 1
+    assert model.stop_training and resumed.best_epoch == 1
 
 
 def test_selected_checkpoint_keeps_the_best_epoch_atomically(tmp_path):

@@ -1,0 +1,46 @@
+"""What every CLI shares at its boundary: a user error is one message and exit status 2, not a traceback."""
+import argparse
+import os
+import re
+import sys
+
+from common.errors import UserError
+
+DEBUG_VARIABLE = "SEGPAPERS_DEBUG"  # set to 1 (or pass --debug) for the full traceback of a user error
+
+
+def argument_type(parse):
+    """An argparse `type` from a parser that raises ValueError with its own message."""
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def user_message(error):
+    """The message of a user error, also when TensorFlow wrapped it in an op error of the tf.data graph
+    (a dataset's reader raises UserError inside `tf.numpy_function`); None for any other error."""
+    if isinstance(error, UserError):
+        return str(error)
+    text = getattr(error, "message", None)
+    if text and "UserError:" in text:
+        # TF prints the Python exception inside its own message, then node and op details.
+        return re.search(r"UserError: (.*?)(?:\n\n|\n\t \[\[|\s+\[\[|$)", text, re.S).group(1).strip()
+    return None
+
+
+def run(main, argv=None):
+    """Calls `main(argv)`; a user error prints `error: ...` and exits with status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or os.environ.get(DEBUG_VARIABLE) == "1"
+    try:
+        return main(argv)
+    except Exception as error:
+        message = user_message(error)
+        if message is None or debug:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)

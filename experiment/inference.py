@@ -1,0 +1,76 @@
+"""Inference every entry point shares: loading a checkpoint, the compiled forward pass, and the
+predictor that maps original images to class ids at their own size (resized or by overlap-tiles).
+
+TensorFlow-only: the predictor is a `tf.function` (XLA-compiled by default) over TF image ops.
+"""
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+import papers  # noqa: F401  (registers the custom layers so checkpoints load in safe mode)
+from common import checkpoints, results
+from common.errors import UserError
+from common.tiling import overlap_tile_predict
+
+
+def load_checkpoint(path):
+    """Loads a `.keras` checkpoint in safe mode, with the run config written next to it (or {})."""
+    model = checkpoints.load_model(path)
+    config_path = Path(path).with_name("config.json")
+    return model, results.read_run_config(config_path) if config_path.exists() else {}
+
+
+def forward_pass(model, xla=True):
+    """The network's compiled inference pass: images -> float32 logits (benchmarks.speed times it)."""
+    return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
+                       jit_compile=xla or None)
+
+
+def predictor(model, tiles=False, xla=True):
+    """A function: original images -> (class ids, softmax probabilities) at their own size.
+
+    A model whose output has its input's size runs on the image resized to its input size (when
+    fixed), and its logits are resized bilinearly back to the image (= label) size. A model with
+    unpadded convolutions, whose output is its input less a border (U-Net), predicts the image
+    by overlap-tiles with mirrored context instead (`common.tiling`), and so does any model with
+    `tiles`: one trained on random crops sees test images at their own scale, tile by tile.
+    `xla` compiles the network's forward pass whole with XLA, which fuses its element-wise ops: on
+    this CPU much faster inference for ENet, SegNet and the FCNs, none for SegNet-Basic, DeconvNet
+    and U-Net (BENCHMARKS.md, the "+ XLA" rows); the same predictions up to float rounding
+    (tests/test_predict.py); compiled once per input shape.
+    """
+    input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
+    logits_of = forward_pass(model, xla)
+
+    @tf.function(reduce_retracing=True)
+    def resized_logits(images):
+        inputs = images if None in input_size else tf.image.resize(images, input_size)
+        return tf.image.resize(logits_of(inputs), tf.shape(images)[1:3])
+
+    def tiled_logits(images):
+        return np.stack([overlap_tile_predict(lambda batch: logits_of(batch).numpy(), image, input_size, output_size)
+                         for image in images.numpy()])
+
+    def predict(images):
+        logits = tiled_logits(images) if by_tiles(model, tiles) else resized_logits(images)
+        return tf.argmax(logits, axis=-1, output_type=tf.int32), tf.nn.softmax(logits)
+
+    return predict
+
+
+def check_classes(model, info):
+    num_outputs = model.output_shape[-1]
+    if num_outputs != info.num_classes:
+        raise UserError(f"the checkpoint predicts {num_outputs} classes but dataset {info.name!r} has "
+                         f"{info.num_classes} ({', '.join(info.class_names)})")
+
+
+def by_tiles(model, tiles):
+    """Whether `predictor` tiles: asked to, or the model's output is smaller than its input."""
+    return tiles or model.input_shape[1:3] != model.output_shape[1:3]
+
+
+def trained_on_crops(config):
+    """Whether a run config's model learnt from random crops, and so should predict by tiles."""
+    return bool(config.get("schedule", {}).get("crop_size"))

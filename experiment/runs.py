@@ -1,0 +1,286 @@
+"""Training an `Experiment`: every stage of its schedule, resumable, with the run folder's bookkeeping.
+
+The run directory holds `config.json` (what was run: every effective value), `model.keras` (the
+checkpoint the schedule's selection rule picks), `history.csv`, TensorBoard `logs/`, `train_time.json`
+and `backup/`: fitting the same experiment again after an interruption continues from the last
+completed epoch (Keras BackupAndRestore); a multi-stage schedule trains each stage in its own folder.
+"""
+import dataclasses
+import functools
+import json
+import math
+import sys
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+import datasets
+import papers
+from common import class_weights, results
+from common.errors import UserError
+from common.losses import SegmentationCrossEntropy
+from common.schedule import Schedule, Stage
+from common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
+                             compile_for_training, global_dtype_policy, save_model_atomically, transfer_weights)
+from common.weight_map import unet_weight_map
+from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
+
+# Settings a resumed run must share with the run it continues (config.json keys).
+RESUME_MUST_MATCH = ("model", "dataset", "num_classes", "input_size", "protocol", "schedule", "class_weights",
+                     "steps_per_epoch", "seed", "model_options")
+# What a schedule field was before it existed: its default (for configs written by older code).
+DEFAULT_SCHEDULE_FIELDS = {field.name: dataclasses.asdict(field.default) if dataclasses.is_dataclass(field.default)
+                           else field.default for field in dataclasses.fields(Schedule)
+                           if field.default is not dataclasses.MISSING}
+DEFAULT_SCHEDULE_FIELDS["overrides"] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A fitted experiment: its folder, selected checkpoint, recorded config and resolved settings."""
+
+    experiment: object
+    checkpoint: Path
+    config: dict
+    input_size: tuple[int, int]
+    eval_split: str
+
+
+def fit(experiment):
+    """Trains every stage of `experiment`'s schedule (resuming whatever its folder holds); returns the Run."""
+    with global_dtype_policy(experiment.schedule.precision):
+        return _fit(experiment)
+
+
+def _fit(experiment):
+    schedule, output = experiment.schedule, Path(experiment.output)
+    output.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(experiment.seed)
+    if experiment.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    train_source, info = datasets.load(experiment.dataset, "train", experiment.data_dir)
+    eval_split = resolve_eval_split(experiment, info)
+    if experiment.num_classes is not None and experiment.num_classes != info.num_classes:
+        raise UserError(f"--num-classes {experiment.num_classes} disagrees with dataset {experiment.dataset!r}, which "
+                        f"has {info.num_classes} classes: {', '.join(info.class_names)}")
+    input_size = experiment.input_size
+    if input_size is None:
+        on_own_dataset = experiment.dataset == schedule.dataset
+        input_size = schedule.input_size if on_own_dataset else next(iter(train_source))[0].shape[:2]
+    input_size = tuple(int(v) for v in input_size)
+    if schedule.crop_size:
+        schedule = schedule.replace(crop_size=input_size)
+    weights, weights_source = resolve_class_weights(schedule, train_source, info)
+    pixel_weights = resolve_pixel_weights(schedule, info, weights)
+
+    def loss_with(weights):
+        return SegmentationCrossEntropy(info.num_classes, None if pixel_weights else weights, info.ignore_label,
+                                        schedule.loss_normalization)
+
+    # A stage with its own weighting options (ENet's encoder: c = 1.2 in e-lab's code) weights its own way.
+    stage_weights = {stage.name: resolve_class_weights(
+        schedule.replace(class_weighting_options=stage.class_weighting_options), train_source, info)[0]
+        for stage in schedule.stages if stage.class_weighting_options is not None}
+
+    steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
+    if experiment.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, experiment.steps_per_epoch)
+    train_batches = functools.partial(train_pipeline, train_source, schedule.batch_size, input_size,
+                                      Augmentation.of(schedule), seed=experiment.seed, steps_per_epoch=steps_per_epoch,
+                                      pixel_weights=pixel_weights)
+    # The training images as evaluated, for recomputing batch-norm statistics (Schedule.bn_statistics).
+    bn_batches = eval_pipeline(train_source, schedule.batch_size, input_size)
+    if experiment.steps_per_epoch:
+        bn_batches = bn_batches.take(steps_per_epoch)
+    val_batches = None
+    if "val" in info.splits:
+        val_source, _ = datasets.load(experiment.dataset, "val", experiment.data_dir)
+        val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True)
+        if experiment.val_steps:
+            val_batches = val_batches.take(experiment.val_steps)
+
+    options = dict(experiment.model_options)
+    build = functools.partial(papers.build_model, experiment.model, info.num_classes, (*input_size, 3), **options)
+    config = {
+        "model": experiment.model,
+        "dataset": experiment.dataset,
+        "data_dir": str(Path(experiment.data_dir).resolve()) if experiment.data_dir else None,
+        "protocol": experiment.protocol,
+        "num_classes": info.num_classes,
+        "class_names": list(info.class_names),
+        "input_size": list(input_size),
+        "schedule": schedule.to_dict(),
+        "class_weights": weights,
+        "class_weights_source": weights_source,
+        **({"stage_class_weights": stage_weights} if stage_weights else {}),
+        "steps_per_epoch": steps_per_epoch,
+        "seed": experiment.seed,
+        "params": build().count_params(),
+        "model_options": options,
+        "deviations": papers.deviations(experiment.model, options),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "code_version": results.code_version(),
+        "environment": results.environment(),
+    }
+    config_path = output / "config.json"
+    if config_path.exists():
+        differences = resume_differences(results.read_run_config(config_path), config)
+        if differences:
+            raise UserError(f"{output} holds a run with other settings:\n  " + "\n  ".join(differences)
+                            + "\nresume it with its own settings or choose another --output")
+    results.write_json(config_path, config)
+
+    model, earlier_s = None, 0.0
+    stages = stage_dirs(schedule, output)
+    for stage, stage_dir in stages:
+        budget_s = None if schedule.max_train_hours is None else schedule.max_train_hours * 3600 - earlier_s
+        loss = loss_with(stage_weights.get(stage.name, weights))
+        model = train_stage(experiment, stage, stage_dir, build, model, schedule, loss,
+                            (train_batches, val_batches, bn_batches), steps_per_epoch, input_size, budget_s)
+        earlier_s += stage_seconds(stage_dir)
+    if len(stages) > 1:
+        save_model_atomically(model, output / "model.keras")
+    config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1)}
+    results.write_json(config_path, config)
+    return Run(experiment, output / "model.keras", config, input_size, eval_split)
+
+
+def resolve_eval_split(experiment, info):
+    """The split the run is scored on at the end (checked now, not after training), or "none"."""
+    if experiment.eval_split is None:
+        preferred = [experiment.schedule.eval_split] if experiment.dataset == experiment.schedule.dataset else []
+        return next(split for split in [*preferred, "test", "val", "none"] if split in (*info.splits, "none"))
+    if experiment.eval_split != "none":
+        info.check_split(experiment.eval_split)
+    return experiment.eval_split
+
+
+def resume_differences(previous, config):
+    """The settings (RESUME_MUST_MATCH; the schedule key by key) in which the run config `config` differs
+    from the `previous` one in the same run directory, as "key: before -> now" lines. A schedule field
+    that the previous config predates counts as equal while it keeps its default."""
+    differences = []
+    for key in RESUME_MUST_MATCH:
+        before, now = previous.get(key), json.loads(json.dumps(config[key]))
+        if key == "schedule":
+            defaults = json.loads(json.dumps(DEFAULT_SCHEDULE_FIELDS))
+            differences += [f"schedule.{field}: {before.get(field, defaults.get(field))!r} -> {value!r}"
+                            for field, value in now.items() if before.get(field, defaults.get(field)) != value]
+        elif before != now:
+            differences.append(f"{key}: {before!r} -> {now!r}")
+    return differences
+
+
+def resolve_class_weights(schedule, train_source, info):
+    """Returns (weights or None, where they came from)."""
+    if schedule.class_weighting == "none":
+        return None, "none"
+    if schedule.class_weights is not None:
+        return list(schedule.class_weights), f"published {schedule.class_weighting} weights ({schedule.source})"
+    labels = (label for _, label in train_source.as_numpy_iterator())
+    weights = class_weights.compute_class_weights(schedule.class_weighting, labels, info.num_classes, info.ignore_label,
+                                                  **schedule.class_weighting_options)
+    return [round(float(w), 6) for w in weights], f"{schedule.class_weighting} computed from the {info.name} train split"
+
+
+def resolve_pixel_weights(schedule, info, class_weights):
+    """The schedule's per-pixel loss weights as a function of a label image, or None.
+
+    U-Net's eq. 2: w_c (`class_weights`, or 1) plus the border term between the objects, the
+    connected regions of the class that is not the dataset's boundary class.
+    """
+    if schedule.weight_map is None:
+        return None
+    if info.boundary_class is None or info.num_classes != 2:
+        raise UserError(f"the schedule's weight map (U-Net eq. 2) weights the boundaries between objects of a "
+                         f"two-class boundary dataset; {info.name!r} is not one")
+    w0, sigma = schedule.weight_map
+    objects = 1 - info.class_names.index(info.boundary_class)
+    return functools.partial(unet_weight_map, class_weights=class_weights or [1.0] * info.num_classes, w0=w0,
+                             sigma=sigma, foreground=objects, ignore_label=info.ignore_label)
+
+
+def callbacks(output, schedule, has_validation, stop_on_nan, budget_s, bn_batches):
+    # Order matters for a kill between callbacks: the selection and the clock record an epoch
+    # before the backup does (a resumed run never skips them), and history.csv lists only epochs
+    # the backup holds. The backup keeps the previous epoch's copy in case a kill truncates it.
+    statistics = [BatchNormStatistics(bn_batches)] if schedule.bn_statistics == "recomputed" else []
+    return [
+        stop_on_nan, *statistics,
+        SelectedCheckpoint(output / "model.keras", schedule.select_by if has_validation else "last",
+                           schedule.patience if has_validation else None),
+        TrainingClock(output / "train_time.json", budget_s),
+        keras.callbacks.TensorBoard(str(output / "logs"), write_graph=False, profile_batch=0),
+        keras.callbacks.BackupAndRestore(str(output / "backup"), double_checkpoint=True),
+        keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
+    ]
+
+
+def validation_epochs(epochs, every):
+    """The (1-based) epochs that validate: every `every`-th and the last, so a stage always selects one."""
+    return [epoch for epoch in range(1, epochs + 1) if epoch % every == 0 or epoch == epochs]
+
+
+def resumed_epoch(backup_dir):
+    """The epoch Keras' BackupAndRestore will resume at (0 for a fresh run)."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    return results.read_json(metadata)["epoch"] if metadata.exists() else 0
+
+
+def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, batches, steps_per_epoch, input_size,
+                budget_s=None):
+    """Trains one stage in `stage_dir` (resumable) from `previous`'s weights; returns the selected model.
+
+    `batches` is (a function of (first_epoch, epochs) giving the training stream, validation
+    batches or None, the un-augmented training batches batch-norm statistics are recomputed from).
+    `budget_s` is the training time the stage may take. A finished stage leaves `done.json` and is
+    not trained again when the run is resumed.
+    """
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    strategy = tf.distribute.MirroredStrategy() if experiment.distribute else tf.distribute.get_strategy()
+    if (stage_dir / "done.json").exists():
+        with strategy.scope():
+            return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
+    with strategy.scope():
+        model = build(**stage.model_options)
+        if previous is not None:
+            transfer_weights(previous, model)
+        stage_schedule = schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,
+                                          epochs=stage.epochs, stages=())
+        compile_for_training(model, stage_schedule, loss, steps_per_epoch)
+    output_size = model.output_shape[1:3]
+    make_train_batches, val_batches, bn_batches = batches
+    first_epoch = resumed_epoch(stage_dir / "backup")
+    stream = make_train_batches(first_epoch=first_epoch, epochs=stage.epochs - first_epoch)
+    train_batches = fit_labels_to_output(stream, input_size, output_size)
+    if val_batches is not None:
+        val_batches = fit_labels_to_output(val_batches, input_size, output_size)
+    stop_on_nan = StopOnNaN()
+    try:
+        model.fit(train_batches, epochs=stage.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
+                  validation_freq=validation_epochs(stage.epochs, schedule.validate_every),
+                  callbacks=callbacks(stage_dir, schedule, val_batches is not None, stop_on_nan, budget_s, bn_batches),
+                  verbose=experiment.verbose, shuffle=False)  # the pipeline shuffles
+    except NonFiniteLoss as error:
+        raise UserError(f"training stopped in stage {stage.name!r}: {error}") from None
+    results.write_json(stage_dir / "done.json", {"stage": stage.name, "epochs": stage.epochs})
+    with strategy.scope():
+        return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
+
+
+def stage_seconds(stage_dir):
+    """The training time of the stage in `stage_dir` so far, summed over its sittings."""
+    clock = Path(stage_dir) / "train_time.json"
+    return results.read_json(clock)["seconds"] if clock.exists() else 0.0
+
+
+def train_seconds(schedule, output):
+    """The training time of the run in `output` so far, summed over its stages and sittings."""
+    return sum(stage_seconds(stage_dir) for _, stage_dir in stage_dirs(schedule, output))
+
+
+def stage_dirs(schedule, output):
+    """(stage, the folder it trains in) for each stage of `schedule`; one stage trains in `output`."""
+    stages = schedule.stages or (Stage("train", schedule.epochs),)
+    return [(stage, Path(output) if len(stages) == 1 else Path(output) / stage.name) for stage in stages]

@@ -1,0 +1,218 @@
+"""Scoring a model on a dataset split at the labels' original resolution, with and without the dense
+CRF, and the results record evaluate.py and benchmarks write.
+
+The model runs at its input size; its logits are resized (bilinear) to each label's original size
+before the argmax, so every method is scored on the same pixels. Models with unpadded convolutions
+(U-Net) or trained on random crops predict by tiles at the data's own scale instead.
+"""
+import collections
+import itertools
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import datasets
+from common import metrics, results, viz
+from common.crf import PRESETS, CrfParams, CrfPool
+from common.errors import UserError
+from common.flops import count_flops
+from datasets.pipeline import eval_pipeline
+from experiment.inference import by_tiles, check_classes, load_checkpoint, predictor, trained_on_crops
+
+SUMMARY_KEYS = metrics.SCORES
+# The appearance-kernel ranges the papers used (DeconvNet: sxy 20, srgb 3, weight 5; pydensecrf's
+# example: 80, 13, 10), at 5 mean-field iterations.
+CRF_GRID = {"bilateral_sxy": (20, 50, 80), "bilateral_srgb": (3, 5, 13), "bilateral_compat": (3, 5, 10),
+            "iterations": (5,)}
+
+
+def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False,
+                xla=True):
+    """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
+    check_classes(model, datasets.get_info(dataset, data_dir))
+    source, info = datasets.load(dataset, split, data_dir)
+    if limit:
+        source = source.take(limit)
+    num_images = int(source.cardinality())
+    predict = predictor(model, tiles, xla)
+    progress = keras.utils.Progbar(num_images, verbose=1 if verbose else 0, unit_name="image")
+
+    def examples():
+        for images, labels in eval_pipeline(source, batch_size):
+            predicted, probs = (t.numpy() for t in predict(images))
+            yield from zip(images.numpy().astype(np.uint8), labels.numpy(), predicted, probs)
+            progress.add(len(labels))
+
+    return examples(), info, num_images
+
+
+def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
+             crf_params=None, verbose=True, tiles=False, xla=True):
+    """Scores `model` on `dataset`/`split`; returns the results dict (metrics, per-class IoU, timing).
+
+    With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
+    cores, overlapping the network), and the results hold both metric sets and their difference.
+    """
+    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles, xla)
+    confusion = np.zeros((info.num_classes, info.num_classes), np.int64)
+    crf_confusion = np.zeros_like(confusion)
+    crf_seconds = []
+    boundary = info.class_names.index(info.boundary_class) if info.boundary_class else None
+    rand_errors, crf_rand_errors = [], []
+    threshold_wrong, threshold_rand_errors = 0, []  # the challenge's rule, from the boundary probability
+    pool = CrfPool(crf_params) if crf_params is not None else None
+    pending = collections.deque()
+
+    def collect(count):
+        while len(pending) > count:
+            future, label = pending.popleft()
+            refined, seconds = future.result()
+            crf_confusion[...] += metrics.confusion_matrix(label, refined, info.num_classes, info.ignore_label)
+            crf_seconds.append(seconds)
+            if boundary is not None:
+                crf_rand_errors.append(metrics.rand_error(label, refined, boundary, info.ignore_label))
+
+    start = time.perf_counter()
+    for index, (image, label, predicted, probs) in enumerate(examples):
+        confusion += metrics.confusion_matrix(label, predicted, info.num_classes, info.ignore_label)
+        if boundary is not None:
+            rand_errors.append(metrics.rand_error(label, predicted, boundary, info.ignore_label))
+            wrong, rand = metrics.thresholded_boundary_errors(label, probs[..., boundary], boundary, info.ignore_label)
+            threshold_wrong += wrong
+            threshold_rand_errors.append(rand)
+        if overlays_dir and index < num_overlays:
+            panel = viz.comparison_panel(image, label, predicted, info.palette, info.class_names, info.ignore_label)
+            viz.save_png(Path(overlays_dir) / f"{split}_{index:04d}.png", panel)
+        if pool is not None:
+            pending.append((pool.submit(image, probs), label))
+            collect(2 * pool.workers)  # bounded: probabilities are large
+    collect(0)
+    wall_time = time.perf_counter() - start
+    result = {
+        "model": model.name,
+        "dataset": dataset,
+        "split": split,
+        "num_images": num_images,
+        "params": model.count_params(),
+        "gflops": round(count_flops(model) / 1e9, 3) if None not in model.input_shape[1:3] else None,
+        "input_size": list(model.input_shape[1:3]),
+        "inference": "tiles" if by_tiles(model, tiles) else "resize",
+        "xla": xla,
+        "class_names": list(info.class_names),
+        "metrics": metrics.segmentation_scores(confusion),
+        "confusion_matrix": confusion.tolist(),
+        "wall_time_s": round(wall_time, 3),
+        "images_per_s": round(num_images / wall_time, 3) if wall_time else None,
+        "code_version": results.code_version(),
+        "environment": results.environment(),
+    }
+    if boundary is not None:
+        result["metrics"].update(metrics.boundary_scores(confusion, boundary, rand_errors))
+        result["metrics"]["challenge"] = metrics.challenge_scores(threshold_wrong, confusion.sum(),
+                                                                  threshold_rand_errors)
+    if pool is not None:
+        pool.close()
+        crf_scores = metrics.segmentation_scores(crf_confusion)
+        if boundary is not None:
+            crf_scores.update(metrics.boundary_scores(crf_confusion, boundary, crf_rand_errors))
+        result["crf"] = {
+            "params": pool.params,
+            "metrics": crf_scores,
+            "delta": {key: value - result["metrics"][key] for key, value in crf_scores.items()
+                      if isinstance(value, float)},
+            "confusion_matrix": crf_confusion.tolist(),
+            "seconds_per_image": round(float(np.mean(crf_seconds)), 4),
+            "workers": pool.workers,
+        }
+    return result
+
+
+def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False,
+                      xla=True):
+    """DeepLab-style grid search of the CRF's appearance kernel on `split` (use val), by mIoU."""
+    grid = grid or CRF_GRID
+    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles, xla)
+    images, labels, _, probs = zip(*examples)
+    trials = []
+    with CrfPool() as pool:
+        for values in itertools.product(*grid.values()):
+            params = CrfParams.from_dict(dict(zip(grid, values)))
+            pool.params = params.to_dict()
+            refined = [future.result()[0] for future in [pool.submit(i, p) for i, p in zip(images, probs)]]
+            confusion = sum(metrics.confusion_matrix(label, refinement, info.num_classes, info.ignore_label)
+                            for label, refinement in zip(labels, refined))
+            trials.append({"params": params.to_dict(), "miou": metrics.segmentation_scores(confusion)["miou"]})
+            if verbose:
+                print(f"{trials[-1]['params']}: mIoU {100 * trials[-1]['miou']:.2f}")
+    best = max(trials, key=lambda trial: trial["miou"])
+    return {"best": best["params"], "best_miou": best["miou"], "dataset": dataset, "split": split,
+            "num_images": len(images), "trials": trials}
+
+
+def format_table(result):
+    """The per-class IoU/accuracy table and the summary metrics, in percent."""
+    scores, crf = result["metrics"], result.get("crf")
+    width = max(len(name) for name in result["class_names"] + ["class"])
+    lines = [f"{result['model']} on {result['dataset']}/{result['split']} ({result['num_images']} images)",
+             f"{'class':<{width}}  {'IoU':>6}  {'acc':>6}" + ("  CRF IoU" if crf else "")]
+    for index, (name, iou, acc) in enumerate(zip(result["class_names"], scores["iou"], scores["per_class_accuracy"])):
+        crf_iou = f"  {100 * crf['metrics']['iou'][index]:7.2f}" if crf else ""
+        lines.append(f"{name:<{width}}  {100 * iou:6.2f}  {100 * acc:6.2f}{crf_iou}")
+    lines.append("  ".join(f"{key} {100 * scores[key]:.2f}" for key in SUMMARY_KEYS))
+    if "rand_error" in scores:
+        lines.append("  ".join(f"{key} {scores[key]:.4f}" for key in metrics.BOUNDARY_SCORES))
+    if "challenge" in scores:
+        lines.append(f"challenge rule (best of {len(scores['challenge']['thresholds'])} thresholds): pixel_error "
+                     f"{scores['challenge']['best_pixel_error']:.4f}  rand_error {scores['challenge']['best_rand_error']:.4f}")
+    if crf:
+        lines.append("+CRF: " + "  ".join(f"{key} {100 * crf['metrics'][key]:.2f} ({100 * crf['delta'][key]:+.2f})"
+                                         for key in SUMMARY_KEYS))
+        lines.append(f"CRF {crf['seconds_per_image']:.3f} s per image per core, {crf['workers']} workers")
+    return "\n".join(lines)
+
+
+def crf_params(config, params_file=None, preset=None, overrides=()):
+    """The CRF's parameters: `params_file` (a JSON, e.g. search_crf_params') > `preset` > the training
+    schedule's (`config`, a run config) > DeconvNet's; then `overrides`, "KEY=VALUE" strings."""
+    if params_file:
+        loaded = results.read_json(params_file)
+        params = CrfParams.from_dict(loaded.get("best", loaded))
+    elif preset:
+        params = PRESETS[preset]
+    elif "crf" in config.get("schedule", {}):
+        params = CrfParams.from_dict(config["schedule"]["crf"])
+    else:
+        params = PRESETS["deconvnet"]
+    changes = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        field = CrfParams.__dataclass_fields__.get(key)
+        if field is None or not value:
+            raise UserError(f"--crf-param {item!r}: expected KEY=VALUE with KEY one of "
+                            f"{', '.join(CrfParams.__dataclass_fields__)}")
+        changes[key] = int(value) if key == "iterations" else float(value)
+    return CrfParams.from_dict({**params.to_dict(), **changes})
+
+
+def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None, crf=None, batch_size=1,
+                     limit=None, overlays_dir=None, num_overlays=0, xla=True, verbose=True):
+    """Scores the `.keras` checkpoint on `split` of its training dataset (or `dataset`), with the dense
+    CRF when `crf` (CrfParams) is given, writes the results JSON to `output` (default:
+    results_<dataset>_<split>.json beside the checkpoint) with the run's config, and returns it."""
+    model, config = load_checkpoint(checkpoint)
+    dataset = dataset or config.get("dataset")
+    if not dataset:
+        raise UserError("--dataset is required: the checkpoint has no config.json naming its dataset")
+    data_dir = data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
+    result = score(model, dataset, split, data_dir, batch_size, limit, overlays_dir, num_overlays, crf,
+                   verbose=verbose, tiles=trained_on_crops(config), xla=xla)
+    result["checkpoint"] = str(checkpoint)
+    result["train_config"] = config
+    output = Path(output or Path(checkpoint).with_name(f"results_{dataset}_{split}.json"))
+    results.write_json(output, result)
+    if verbose:
+        print(format_table(result))
+        print(f"results written to {output}")
+    return result

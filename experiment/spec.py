@@ -1,0 +1,94 @@
+"""`Experiment`: one frozen record of what a training run is, resolved once from flags or a protocol."""
+import ast
+import dataclasses
+from pathlib import Path
+from typing import Mapping
+
+import papers
+from common.schedule import Schedule
+
+# Schedule fields a command line may set; each becomes an override of the protocol, with this reason.
+FLAG_FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "class_weighting", "precision")
+FLAG_REASON = "set on the command line"
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A model, its options, the data, the schedule it follows, and where it writes.
+
+    `schedule` is the protocol's (`papers.get_schedule(model, protocol)`) with the run's own
+    changes applied as overrides, each with its reason, so what a run changed of the paper's recipe
+    is read from the data. `input_size` None: the schedule's on its own dataset, else the size of
+    the first training image; `eval_split` None: the schedule's evaluation split on its own dataset,
+    else test, else val ("none": no scoring).
+    """
+
+    model: str
+    protocol: str
+    schedule: Schedule
+    dataset: str
+    output: Path
+    data_dir: str | None = None
+    model_options: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    input_size: tuple[int, int] | None = None
+    seed: int = 0
+    eval_split: str | None = None
+    num_classes: int | None = None
+    steps_per_epoch: int | None = None  # a cap on the optimizer steps per epoch (quick runs)
+    val_steps: int | None = None  # a cap on the validation batches per epoch
+    deterministic: bool = False
+    distribute: bool = False
+    verbose: int = 1
+
+    @classmethod
+    def of(cls, model, output, protocol="paper", dataset=None, backbone_weights=None, model_options=(),
+           **settings):
+        """The experiment of `model` under `protocol`; schedule values in `settings` (FLAG_FIELDS)
+        override the protocol's, the rest are Experiment fields."""
+        schedule = papers.get_schedule(model, protocol)
+        dataset = dataset or schedule.dataset
+        changes = {field: settings.pop(field) for field in FLAG_FIELDS if settings.get(field) is not None}
+        for field in FLAG_FIELDS:
+            settings.pop(field, None)
+        schedule = resolve_schedule(schedule, dataset, changes)
+        options = dict(model_options)
+        if backbone_weights:
+            options["backbone_weights"] = backbone_weights
+        size = settings.pop("input_size", None)
+        return cls(model=model, protocol=protocol, schedule=schedule, dataset=dataset, output=Path(output),
+                   model_options=options, input_size=tuple(size) if size else None, **settings)
+
+
+def resolve_schedule(schedule, dataset, changes):
+    """`schedule` with `changes` (field -> value) as command-line overrides, for a run on `dataset`."""
+    overrides = {field: (value, FLAG_REASON) for field, value in changes.items() if value != getattr(schedule, field)}
+    if changes.get("class_weighting", schedule.class_weighting) != schedule.class_weighting \
+            and schedule.class_weights is not None:
+        overrides["class_weights"] = (None, "the published weights belong to the schedule's own weighting")
+    if overrides:
+        schedule = schedule.override(**overrides)
+    if dataset != schedule.dataset:
+        reason = f"they belong to the paper's dataset ({schedule.dataset}), not {dataset}"
+        schedule = schedule.override(**{field: (None, reason) for field in ("class_weights", "crop_size", "weight_map")
+                                        if getattr(schedule, field) is not None})
+    return schedule
+
+
+def parse_size(text):
+    """"HEIGHTxWIDTH" -> (height, width)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"expected HEIGHTxWIDTH such as 360x480, got {text!r}") from None
+    return height, width
+
+
+def parse_model_option(text):
+    """"KEY=VALUE" -> (key, value as a Python literal, else the string)."""
+    key, separator, value = text.partition("=")
+    if not separator or not key.isidentifier():
+        raise ValueError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
