@@ -11,6 +11,7 @@ summary metrics and writes a results JSON (see `experiment.scoring.score` for it
 import argparse
 
 import datasets
+import papers
 from common import results
 from common.crf import PRESETS, CrfParams
 from experiment import cli, load_checkpoint, search_crf_params, trained_on_crops
@@ -19,7 +20,8 @@ from experiment.scoring import crf_params, score_checkpoint
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a .keras file written by train.py")
+    parser.add_argument("--checkpoint", required=True, help="a .keras file written by train.py, a weight record's "
+                        f"folder, or a record's name ({', '.join(papers.list_weights()) or 'none committed'})")
     parser.add_argument("--dataset", help="dataset name (default: the one the checkpoint was trained on); "
                         f"one of {', '.join(datasets.list_datasets())}")
     parser.add_argument("--data-dir", help="dataset folder (default: the training run's)")
@@ -48,6 +50,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.checkpoint = papers.resolve_checkpoint(args.checkpoint)
     if args.crf_search:
         model, config = load_checkpoint(args.checkpoint)
         dataset = args.dataset or config.get("dataset")

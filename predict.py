@@ -15,13 +15,15 @@ images of any (equal) size and returns their uint8 label maps; load it with
 """
 import argparse
 
+import papers
 from experiment import cli
 from experiment.prediction import export, predict_files
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a .keras file written by train.py")
+    parser.add_argument("--checkpoint", required=True, help="a .keras file written by train.py, a weight record's "
+                        f"folder, or a record's name ({', '.join(papers.list_weights()) or 'none committed'})")
     parser.add_argument("inputs", nargs="*", help="image files and/or folders of images")
     parser.add_argument("--output", help="folder for the label and overlay PNGs")
     parser.add_argument("--crf", action="store_true", help="refine with the dense CRF (DeconvNet's parameters)")
@@ -37,6 +39,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.checkpoint = papers.resolve_checkpoint(args.checkpoint)
     if args.export:
         print(f"SavedModel written to {export(args.checkpoint, args.export)}")
     else:

@@ -18,6 +18,7 @@ from common import metrics, results, viz
 from common.crf import PRESETS, CrfParams, CrfPool
 from common.errors import UserError
 from common.flops import count_flops
+from common.scorers import one_hot, scorers_for
 from datasets.pipeline import eval_pipeline
 from experiment.inference import by_tiles, check_classes, load_checkpoint, predictor, trained_on_crops
 
@@ -49,19 +50,17 @@ def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, 
 
 
 def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-             crf_params=None, verbose=True, tiles=False, xla=True):
-    """Scores `model` on `dataset`/`split`; returns the results dict (metrics, per-class IoU, timing).
+          crf_params=None, verbose=True, tiles=False, xla=True):
+    """Scores `model` on `dataset`/`split` with the dataset's scorers (`common.scorers.scorers_for`); returns
+    the results dict: each scorer's result under its key ("metrics": the confusion-matrix scores), its
+    one-line summary under "summaries", the confusion matrix, timing and provenance.
 
     With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
-    cores, overlapping the network), and the results hold both metric sets and their difference.
+    cores, overlapping the network) by a second set of the same scorers, under "crf".
     """
     examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles, xla)
-    confusion = np.zeros((info.num_classes, info.num_classes), np.int64)
-    crf_confusion = np.zeros_like(confusion)
-    crf_seconds = []
-    boundary = info.class_names.index(info.boundary_class) if info.boundary_class else None
-    rand_errors, crf_rand_errors = [], []
-    threshold_wrong, threshold_rand_errors = 0, []  # the challenge's rule, from the boundary probability
+    scorers = scorers_for(info)
+    crf_scorers, crf_seconds = scorers_for(info), []
     pool = CrfPool(crf_params) if crf_params is not None else None
     pending = collections.deque()
 
@@ -69,19 +68,14 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
         while len(pending) > count:
             future, label = pending.popleft()
             refined, seconds = future.result()
-            crf_confusion[...] += metrics.confusion_matrix(label, refined, info.num_classes, info.ignore_label)
+            for scorer in crf_scorers:
+                scorer.update(label, one_hot(refined, info.num_classes))
             crf_seconds.append(seconds)
-            if boundary is not None:
-                crf_rand_errors.append(metrics.rand_error(label, refined, boundary, info.ignore_label))
 
     start = time.perf_counter()
     for index, (image, label, predicted, probs) in enumerate(examples):
-        confusion += metrics.confusion_matrix(label, predicted, info.num_classes, info.ignore_label)
-        if boundary is not None:
-            rand_errors.append(metrics.rand_error(label, predicted, boundary, info.ignore_label))
-            wrong, rand = metrics.thresholded_boundary_errors(label, probs[..., boundary], boundary, info.ignore_label)
-            threshold_wrong += wrong
-            threshold_rand_errors.append(rand)
+        for scorer in scorers:
+            scorer.update(label, probs)
         if overlays_dir and index < num_overlays:
             panel = viz.comparison_panel(image, label, predicted, info.palette, info.class_names, info.ignore_label)
             viz.save_png(Path(overlays_dir) / f"{split}_{index:04d}.png", panel)
@@ -101,32 +95,32 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
         "inference": "tiles" if by_tiles(model, tiles) else "resize",
         "xla": xla,
         "class_names": list(info.class_names),
-        "metrics": metrics.segmentation_scores(confusion),
-        "confusion_matrix": confusion.tolist(),
+        **scored(scorers),
+        "confusion_matrix": scorers[0].confusion.tolist(),
         "wall_time_s": round(wall_time, 3),
         "images_per_s": round(num_images / wall_time, 3) if wall_time else None,
         "code_version": results.code_version(),
         "environment": results.environment(),
     }
-    if boundary is not None:
-        result["metrics"].update(metrics.boundary_scores(confusion, boundary, rand_errors))
-        result["metrics"]["challenge"] = metrics.challenge_scores(threshold_wrong, confusion.sum(),
-                                                                  threshold_rand_errors)
     if pool is not None:
         pool.close()
-        crf_scores = metrics.segmentation_scores(crf_confusion)
-        if boundary is not None:
-            crf_scores.update(metrics.boundary_scores(crf_confusion, boundary, crf_rand_errors))
+        crf = scored(crf_scorers)
         result["crf"] = {
             "params": pool.params,
-            "metrics": crf_scores,
-            "delta": {key: value - result["metrics"][key] for key, value in crf_scores.items()
+            **crf,
+            "delta": {key: value - result["metrics"][key] for key, value in crf["metrics"].items()
                       if isinstance(value, float)},
-            "confusion_matrix": crf_confusion.tolist(),
+            "confusion_matrix": crf_scorers[0].confusion.tolist(),
             "seconds_per_image": round(float(np.mean(crf_seconds)), 4),
             "workers": pool.workers,
         }
     return result
+
+
+def scored(scorers):
+    """Each scorer's result under its key, and their one-line summaries."""
+    found = {scorer.key: scorer.result() for scorer in scorers}
+    return {**found, "summaries": {scorer.key: scorer.summary(found[scorer.key]) for scorer in scorers}}
 
 
 def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False,
@@ -161,11 +155,7 @@ def format_table(result):
         crf_iou = f"  {100 * crf['metrics']['iou'][index]:7.2f}" if crf else ""
         lines.append(f"{name:<{width}}  {100 * iou:6.2f}  {100 * acc:6.2f}{crf_iou}")
     lines.append("  ".join(f"{key} {100 * scores[key]:.2f}" for key in SUMMARY_KEYS))
-    if "rand_error" in scores:
-        lines.append("  ".join(f"{key} {scores[key]:.4f}" for key in metrics.BOUNDARY_SCORES))
-    if "challenge" in scores:
-        lines.append(f"challenge rule (best of {len(scores['challenge']['thresholds'])} thresholds): pixel_error "
-                     f"{scores['challenge']['best_pixel_error']:.4f}  rand_error {scores['challenge']['best_rand_error']:.4f}")
+    lines += [summary for key, summary in result["summaries"].items() if key != "metrics"]
     if crf:
         lines.append("+CRF: " + "  ".join(f"{key} {100 * crf['metrics'][key]:.2f} ({100 * crf['delta'][key]:+.2f})"
                                          for key in SUMMARY_KEYS))

@@ -12,6 +12,7 @@ REPORTED (name -> Reported records); adding a paper means adding it to PAPERS be
 import inspect
 
 from papers import deconvnet, enet, fcn, segnet, unet
+from papers.weights import WeightRecord, get_weights, list_weights, resolve_checkpoint
 
 PAPERS = (deconvnet, enet, fcn, segnet, unet)
 
@@ -68,3 +69,7 @@ def deviations(name, options):
     found += [f"{key}={value!r} (paper: {accepted[key].default!r})" for key, value in options.items()
               if key != "backbone_weights" and key in accepted and value != accepted[key].default]
     return found
+
+
+__all__ = ["WeightRecord", "build_model", "deviations", "get_reported", "get_schedule", "get_weights", "list_models",
+           "list_protocols", "list_weights", "resolve_checkpoint"]

@@ -125,16 +125,18 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch
     with pytest.raises(UserError, match="two-class boundary dataset"):
         experiment.runs.resolve_pixel_weights(schedule, datasets.get_info("synthetic"), None)
 
-    # Scored as the challenge scores: at 10 thresholds of the membrane probability, 0.5 being argmax's.
+    # Scored as the 2012 challenge scores (common.isbi), and at argmax with the adapted Rand error.
     scored = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--output",
-                            str(tmp_path / "val.json")])["metrics"]
-    challenge = scored["challenge"]
-    assert len(challenge["pixel_error"]) == len(challenge["rand_error"]) == 10 and challenge["thresholds"][5] == 0.5
-    assert challenge["pixel_error"][5] == pytest.approx(scored["pixel_error"])
-    assert challenge["rand_error"][5] == pytest.approx(scored["rand_error"])
+                            str(tmp_path / "val.json")])
+    challenge = scored["isbi_challenge"]
+    assert challenge["slices"] == 5 and challenge["threshold_count"] == 11
+    assert set(challenge["best"]) == {"rand_error", "pixel_error", "wrong_pixel_fraction", "warping_error", "v_rand",
+                                      "v_info"}
+    assert challenge["best"]["wrong_pixel_fraction"] <= scored["metrics"]["pixel_error"] + 1e-9  # argmax is one cut
+    assert 0 <= scored["metrics"]["adapted_rand_error"] <= 1
+    assert scored["summaries"]["isbi_challenge"].startswith("Rand error ")
     with pytest.raises(UserError, match="overlap-tiles"):  # trained on crops: served by tiles, not resized
         export(run / "model.keras", tmp_path / "export")
-    assert challenge["best_rand_error"] <= scored["rand_error"]
 
 
 def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(tmp_path):

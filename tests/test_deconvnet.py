@@ -1,8 +1,8 @@
-import keras
-import numpy as np
 import pytest
 
 import papers
+from tests.model_checks import (check_forward, check_gradients, check_parameter_count, check_save_load, conv_params,
+                                tiny_model)
 
 
 def test_parameter_count_matches_the_reference():
@@ -11,11 +11,8 @@ def test_parameter_count_matches_the_reference():
     # VGG16 conv 14,714,688 + fc6 102,764,544 + fc7 16,781,312 + fc6-deconv 102,760,960 + the
     # mirrored 3x3 deconvolutions 14,749,376 + seg-score 1,365 = 251,772,245, the "about 252M"
     # commonly quoted (REFERENCES.md), plus batch norm on 16,704 channels (gamma, beta, moving mean and variance).
-    conv = sum(w.size for layer in model.layers
-               if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)) for w in layer.get_weights())
-    assert conv == 251_772_245
-    assert model.count_params() == 251_772_245 + 4 * 16_704
-    assert abs(model.count_params() - 252e6) / 252e6 < 0.01
+    assert conv_params(model) == 251_772_245
+    check_parameter_count(model.count_params(), 251_772_245 + 4 * 16_704, 252e6, 0.01, "REFERENCES.md (about 252M)")
 
 
 def test_paper_input_maps_to_a_1x1_fc_and_back():
@@ -32,7 +29,7 @@ def test_larger_and_odd_inputs_keep_their_size(size):
 
 
 def test_unpooling_uses_the_encoder_switches():
-    model = papers.build_model("deconvnet", 3, (224, 224, 3), fc_channels=16)
+    model = tiny_model("deconvnet")
     for stage in range(1, 6):
         inbound = model.get_layer(f"unpool{stage}")._inbound_nodes[0].input_tensors
         assert inbound[1]._keras_history.operation.name == f"pool{stage}"
@@ -43,9 +40,12 @@ def test_too_small_inputs_are_refused():
         papers.build_model("deconvnet", 3, (160, 160, 3))
 
 
+@pytest.mark.slow
+def test_every_weight_gets_a_gradient_in_training_mode():
+    check_gradients(tiny_model("deconvnet"))
+
+
 def test_forward_and_save_load_round_trip(tmp_path):
-    model = papers.build_model("deconvnet", 3, (200, 200, 3), fc_channels=8)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True, compile=False)
-    x = np.random.default_rng(0).uniform(0, 255, (1, 200, 200, 3)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+    model = tiny_model("deconvnet", size=(200, 200))
+    check_forward(model, (2, 200, 200, 3))
+    check_save_load(model, tmp_path, tolerance=1e-4)

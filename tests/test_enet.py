@@ -1,23 +1,11 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import papers
 from common.training import transfer_weights
-
-
-def images(size, batch=2, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, (batch, *size, 3)).astype("float32")
-
-
-def infer(model, x):
-    """An eager inference call: quicker than tracing `predict` for one small batch."""
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
-def trainable_params(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+from tests.model_checks import (check_forward, check_gradients, check_parameter_count, check_save_load, images,
+                                infer, tiny_model, trainable_params)
 
 
 @pytest.mark.parametrize("num_classes, total, trainable", [(12, 372_208, 363_856), (11, 372_143, 363_791)])
@@ -29,19 +17,14 @@ def test_parameter_count_matches_paper(num_classes, total, trainable):
     # Caffe port (REFERENCES.md). With the 8,352 moving means and variances: 372,208, the paper's
     # 0.37M. 11 classes: 65 fewer (the 2x2x16 + 1 weights of one fullconv output).
     assert trainable_params(model) == trainable
-    assert model.count_params() == total
-    assert abs(model.count_params() - 0.37e6) <= 0.005e6  # the paper's rounding to 0.01M
+    check_parameter_count(model.count_params(), total, 0.37e6, 0.005 / 0.37, "ENet (0.37M, rounded to 0.01M)")
 
 
 @pytest.mark.parametrize("size", [(64, 96), (72, 88), (45, 61)])
 def test_output_has_input_size_and_encoder_output_is_one_eighth(size):
-    x = images(size)
-    model = papers.build_model("enet", 5, (*size, 3))
-    logits = infer(model, x)
-    assert logits.shape == (2, *size, 5) and logits.dtype == np.float32 and np.isfinite(logits).all()
-    encoder = papers.build_model("enet", 5, (*size, 3), encoder_only=True)
+    check_forward(papers.build_model("enet", 5, (*size, 3)), (2, *size, 5))
     # Ceil-mode downsampling: 45x61 -> 23x31 -> 12x16 -> 6x8.
-    assert infer(encoder, x).shape == (2, *(-(-s // 8) for s in size), 5)
+    check_forward(papers.build_model("enet", 5, (*size, 3), encoder_only=True), (2, *(-(-s // 8) for s in size), 5))
 
 
 def test_paper_size_maps_to_45x60_at_one_eighth():
@@ -110,18 +93,8 @@ def test_schedule_trains_the_encoder_at_one_eighth_then_the_whole_network():
 
 
 def test_save_and_load_give_the_same_predictions(tmp_path):
-    model = papers.build_model("enet", 4, (45, 61, 3))
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
-    x = images((45, 61), seed=1)
-    np.testing.assert_allclose(infer(loaded, x), infer(model, x), rtol=1e-5, atol=1e-5)
+    check_save_load(papers.build_model("enet", 4, (45, 61, 3)), tmp_path)  # odd: unpooling sizes in the config
 
 
 def test_every_weight_gets_a_gradient_in_training_mode():
-    model = papers.build_model("enet", 3, (32, 48, 3))
-    labels = np.random.default_rng(2).integers(0, 3, (2, 32, 48))
-    with tf.GradientTape() as tape:
-        logits = model(images((32, 48)), training=True)
-        loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    gradients = tape.gradient(loss, model.trainable_weights)
-    assert not [w.path for w, g in zip(model.trainable_weights, gradients) if g is None or not np.any(g.numpy())]
+    check_gradients(tiny_model("enet"))

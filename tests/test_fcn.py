@@ -9,6 +9,8 @@ from common.upsampling import BilinearKernel, bilinear_upsampling
 from common import vgg
 from common.vgg import IMAGENET_MEAN_RGB
 from papers.fcn import convert
+from tests.model_checks import (check_forward, check_gradients, check_parameter_count, check_save_load, tiny_model,
+                                trainable_params)
 
 ODD_SIZE = (97, 131)
 
@@ -30,22 +32,22 @@ def release_the_cached_models():
     model.cache_clear()
 
 
-@pytest.mark.parametrize("name, expected", [
+@pytest.mark.parametrize("name, expected, learned", [
     # VGG16 conv 14,714,688 + fc6 102,764,544 + fc7 16,781,312 = 134,260,544, plus score_fr
     # 86,037 (21 classes) and the upsampling kernels (21 x 21 x k x k, no bias): FCN-32s' 64x64
     # upscore 1,806,336; FCN-16s' score_pool4 10,773, upscore2 7,056, 32x32 upscore16 451,584;
     # FCN-8s' score_pool4, score_pool3 5,397, upscore2 and upscore_pool4 7,056 each, 16x16
     # upscore8 112,896 = 134,489,759: REFERENCES.md's 134.49M; FCN CVPR Table 1: 134M.
-    ("fcn32s", 136_152_917),
-    ("fcn16s", 134_815_994),
-    ("fcn8s", 134_489_759),
+    # FCN CVPR Table 1 gives FCN-VGG16 (= FCN-32s) 134M parameters: the learned ones. The fixed
+    # final upsampling is not learned (FCN-32s' alone is 1.8M).
+    ("fcn32s", 136_152_917, 134_346_581),
+    ("fcn16s", 134_815_994, 134_364_410),
+    ("fcn8s", 134_489_759, 134_376_863),
 ])
-def test_parameter_counts(name, expected):
+def test_parameter_counts(name, expected, learned):
     fcn = model(name)
     assert fcn.count_params() == expected
-    # FCN CVPR Table 1 gives FCN-VGG16 (= FCN-32s) 134M parameters: the learned ones. The fixed
-    # final upsampling is not learned (FCN-32s' alone is 1.8M): 134,346,581 / 134,364,410 / 134,376,863 learned.
-    assert round(sum(np.prod(w.shape) for w in fcn.trainable_weights) / 1e6) == 134
+    check_parameter_count(trainable_params(fcn), learned, 134e6, 0.5 / 134, "FCN CVPR Table 1 (134M)")
 
 
 def test_fcn8s_with_11_classes_has_the_referenced_count():
@@ -56,16 +58,13 @@ def test_fcn8s_with_11_classes_has_the_referenced_count():
 
 @pytest.mark.parametrize("name", ["fcn32s", "fcn16s", "fcn8s"])
 def test_output_has_the_input_size(name):
-    assert model(name).output_shape == (None, *ODD_SIZE, 21)
-    x = np.random.default_rng(0).uniform(0, 255, (1, *ODD_SIZE, 3)).astype("float32")
-    logits = model(name).predict(x, verbose=0)
-    assert logits.shape == (1, *ODD_SIZE, 21) and logits.dtype == np.float32
+    check_forward(model(name), (1, *ODD_SIZE, 21))
 
 
 def test_a_model_without_a_fixed_size_takes_any_size():
     fcn8s = model("fcn8s", 5, (None, None))
     for size in [(32, 32), (1, 1), (45, 17), ODD_SIZE]:
-        assert fcn8s.predict(np.zeros((1, *size, 3), "float32"), verbose=0).shape == (1, *size, 5)
+        check_forward(fcn8s, (1, *size, 5), size)
 
 
 def impulse_response(fcn, scored, pixel):
@@ -183,12 +182,18 @@ def test_vgg16_classifier_weights_become_fc6_and_fc7(tiny_vgg16, monkeypatch):
     np.testing.assert_array_equal(fcn.get_layer("fc7").get_weights()[1], top["fc2"][1])
 
 
+@pytest.mark.parametrize("name, scores", [
+    ("fcn32s", ["score_fr"]), ("fcn16s", ["score_fr", "score_pool4"]),
+    ("fcn8s", ["score_fr", "score_pool4", "score_pool3"]),
+])
+def test_the_zeroed_score_layers_get_gradients_first(name, scores):
+    # The score layers start at zero, so at the first step no gradient reaches the layers below them
+    # or the learned upsampling above: the score layers must get theirs.
+    check_gradients(tiny_model(name), scores)
+
+
 def test_save_and_load_give_the_same_predictions(tmp_path):
-    fcn8s = model("fcn8s", 3, (32, 48), at_once=True)
-    fcn8s.save(tmp_path / "fcn8s.keras")
-    loaded = keras.models.load_model(tmp_path / "fcn8s.keras", safe_mode=True, compile=False)
-    x = np.random.default_rng(1).uniform(0, 255, (1, 32, 48, 3)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), fcn8s.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    loaded = check_save_load(tiny_model("fcn8s", size=(32, 48), at_once=True), tmp_path)
     assert not loaded.get_layer("upscore8").trainable
 
 

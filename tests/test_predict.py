@@ -42,7 +42,9 @@ def test_predict_writes_labels_and_overlays_at_each_images_size(checkpoint, imag
         labels = Image.open(output / f"{stem}_labels.png")
         assert labels.mode == "P" and labels.size == size
         assert np.asarray(labels).max() < 6
-        assert Image.open(output / f"{stem}_overlay.png").size == size
+        # The overlay is upscaled to a readable height (common.viz) and carries a legend below.
+        width, height = Image.open(output / f"{stem}_overlay.png").size
+        assert abs(width - size[0] * 360 / size[1]) <= 1 and height > 360
     assert not (output / "notes_labels.png").exists()
 
 
@@ -91,3 +93,9 @@ def test_inputs_that_would_overwrite_each_other_are_refused(checkpoint, images, 
     Image.open(images / "odd.png").save(images / "odd.jpg")
     with pytest.raises(UserError, match="odd_labels.png; rename one"):
         predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / "out")])
+
+
+def test_a_committed_weight_record_is_taken_by_name(tmp_path, images):
+    predict.main(["--checkpoint", "enet_paper", str(images), "--output", str(tmp_path / "named")])
+    assert sorted(p.name for p in (tmp_path / "named").iterdir()) == [
+        "gray_labels.png", "gray_overlay.png", "odd_labels.png", "odd_overlay.png"]

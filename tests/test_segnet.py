@@ -1,13 +1,8 @@
-import keras
-import numpy as np
 import pytest
 
 import papers
-
-
-def conv_params(model):
-    return sum(w.size for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
-               for w in layer.get_weights())
+from tests.model_checks import (check_forward, check_gradients, check_parameter_count, check_save_load, conv_params,
+                                tiny_model)
 
 
 def test_segnet_parameter_count_matches_reference():
@@ -17,8 +12,7 @@ def test_segnet_parameter_count_matches_reference():
     assert conv_params(model) == 29_433_483
     # With batch norm (gamma, beta, moving mean and variance on 7,936 channels): 29,465,227, the
     # 29.46M quoted for SegNet (REFERENCES.md; ENet paper's comparison).
-    assert model.count_params() == 29_465_227
-    assert abs(model.count_params() - 29.46e6) / 29.46e6 < 1e-3
+    check_parameter_count(model.count_params(), 29_465_227, 29.46e6, 1e-3, "the ENet paper (29.46M)")
 
 
 def test_segnet_basic_parameter_count_matches_paper():
@@ -27,21 +21,21 @@ def test_segnet_basic_parameter_count_matches_paper():
     # plus 8 batch norms of 64 channels. Paper Table 1 says 1.425M; the 0.5% gap is below its
     # rounding of the Caffe model (whose BN layers store their own statistics differently).
     assert conv_params(model) == 1_415_307
-    assert model.count_params() == 1_417_355
-    assert abs(model.count_params() - 1.425e6) / 1.425e6 < 0.01
+    check_parameter_count(model.count_params(), 1_417_355, 1.425e6, 0.01, "SegNet Table 1 (1.425M)")
     decoder = [model.get_layer(f"conv_decode{i}") for i in range(1, 5)]
     assert all(not layer.use_bias for layer in decoder)
     assert not any(layer.name.startswith("conv_decode") and layer.name.endswith("relu") for layer in model.layers)
 
 
 @pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
-@pytest.mark.parametrize("size", [(360, 480), (45, 61), (33, 17)])
+def test_paper_size_keeps_its_size(name):
+    assert papers.build_model(name, 5, (360, 480, 3)).output_shape == (None, 360, 480, 5)
+
+
+@pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
+@pytest.mark.parametrize("size", [(45, 61), (33, 17)])
 def test_output_has_input_size_for_any_size(name, size):
-    model = papers.build_model(name, 5, (*size, 3))
-    assert model.output_shape == (None, *size, 5)
-    x = np.random.default_rng(0).uniform(0, 255, (2, *size, 3)).astype("float32") if size != (360, 480) else None
-    if x is not None:
-        assert model.predict(x, verbose=0).shape == (2, *size, 5)
+    check_forward(papers.build_model(name, 5, (*size, 3)), (2, *size, 5))
 
 
 def test_segnet_layer_names_follow_the_reference_prototxt():
@@ -60,9 +54,10 @@ def test_reference_odd_sizes_unpool_back_like_caffe():
 
 
 @pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
+def test_every_weight_gets_a_gradient_in_training_mode(name):
+    check_gradients(tiny_model(name))
+
+
+@pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
 def test_save_and_load_give_the_same_predictions(tmp_path, name):
-    model = papers.build_model(name, 4, (32, 48, 3))
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
-    x = np.random.default_rng(1).uniform(0, 255, (2, 32, 48, 3)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    check_save_load(tiny_model(name), tmp_path)

@@ -113,6 +113,10 @@ def saved_with_optimizer_state(path):
     return model
 
 
+def fake_score(checkpoint, split, output, crf):
+    Path(output).write_text('{"params": 1e9}')  # too large for a weight record
+
+
 def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
     from benchmarks import run
 
@@ -138,9 +142,6 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
             np.testing.assert_array_equal(unpacked.numpy(), weights.numpy())
 
         return types.SimpleNamespace(checkpoint=checkpoint, config={})
-
-    def fake_score(checkpoint, split, output, crf):
-        Path(output).write_text('{"params": 1e9}')  # no weight record
 
     monkeypatch.setattr(run, "fit", fake_fit)
     monkeypatch.setattr(run, "score_checkpoint", fake_score)
@@ -248,9 +249,9 @@ def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
     results_dir.mkdir()
     (results_dir / "unet_cpu.json").write_text('{"old": true}')
     trained = []
-    monkeypatch.setattr(run.train, "main", lambda argv: trained.append((runs / "unet_cpu").exists()))
-    monkeypatch.setattr(run.evaluate, "main",
-                        lambda argv: Path(argv[argv.index("--output") + 1]).write_text('{"params": 1e9}'))
+    monkeypatch.setattr(run, "fit", lambda experiment: trained.append((runs / "unet_cpu").exists())
+                        or types.SimpleNamespace(checkpoint=None, config={}))
+    monkeypatch.setattr(run, "score_checkpoint", fake_score)
     arguments = ["--model", "unet", "--runs-dir", str(runs), "--results-dir", str(results_dir)]
     run.main(arguments)
     assert trained == []  # done already
@@ -262,13 +263,13 @@ def test_backbone_weights_reach_the_training_and_the_rerun_command(tmp_path, mon
     from benchmarks import run
 
     trained = []
-    monkeypatch.setattr(run.train, "main", trained.append)
+    monkeypatch.setattr(run, "fit", lambda experiment: trained.append(experiment)
+                        or types.SimpleNamespace(checkpoint=None, config={}))
     (tmp_path / "results").mkdir()
-    monkeypatch.setattr(run.evaluate, "main",
-                        lambda argv: Path(argv[argv.index("--output") + 1]).write_text('{"params": 1e9}'))
+    monkeypatch.setattr(run, "score_checkpoint", fake_score)
     run.main(["--model", "segnet", "--backbone-weights", "vgg16.h5", "--runs-dir", str(tmp_path / "runs"),
               "--results-dir", str(tmp_path / "results")])
-    assert trained[0][-2:] == ["--backbone-weights", "vgg16.h5"]
+    assert trained[0].model_options == {"backbone_weights": "vgg16.h5"}
     args = argparse.Namespace(model="segnet", protocol="cpu", backbone_weights="vgg16.h5", no_crf=True)
     assert run.rerun_command(args) == ("python -m benchmarks.run --model segnet --protocol cpu "
                                        "--backbone-weights vgg16.h5 --no-crf")

@@ -4,6 +4,7 @@ import pytest
 
 import papers
 from papers.unet.model import unet_output_size
+from tests.model_checks import check_forward, check_gradients, check_save_load, tiny_model
 
 
 def test_paper_tile_572_gives_388_and_the_feature_map_sizes_of_fig1():
@@ -37,10 +38,7 @@ def test_parameter_counts_match_the_reference():
 
 
 def test_the_smallest_tile_runs_forward():
-    model = papers.build_model("unet", 3, (188, 204, 3), base_filters=4)
-    x = np.random.default_rng(0).uniform(0, 255, (2, 188, 204, 3)).astype("float32")
-    logits = model.predict(x, verbose=0)
-    assert logits.shape == (2, 4, 20, 3) and logits.dtype == np.float32 and np.isfinite(logits).all()
+    check_forward(tiny_model("unet", size=(188, 204)), (2, 4, 20, 3))
 
 
 @pytest.mark.parametrize("size, nearest", [(512, "508 or 524"), (573, "572 or 588"), (100, "188"), (187, "188")])
@@ -52,9 +50,8 @@ def test_sizes_whose_pooled_maps_would_be_odd_are_refused(size, nearest):
 
 @pytest.mark.parametrize("size", [(16, 16), (32, 48), (80, 64)])
 def test_unet_same_keeps_any_multiple_of_16(size):
-    model = papers.build_model("unet_same", 4, (*size, 3), base_filters=4)
-    x = np.random.default_rng(1).uniform(0, 255, (1, *size, 3)).astype("float32")
-    assert model.predict(x, verbose=0).shape == (1, *size, 4)
+    model = tiny_model("unet_same", 4, size)
+    check_forward(model, (1, *size, 4))
     assert not any(isinstance(layer, keras.layers.Cropping2D) for layer in model.layers)
 
 
@@ -72,13 +69,14 @@ def test_kernels_follow_the_papers_gaussian_init():
         assert abs(std - np.sqrt(2 / fan_in)) < 0.02 * np.sqrt(2 / fan_in), name
 
 
-@pytest.mark.parametrize("name, size", [("unet", (188, 188)), ("unet_same", (32, 48))])
-def test_save_and_load_in_safe_mode_give_the_same_predictions(tmp_path, name, size):
-    model = papers.build_model(name, 2, (*size, 3), base_filters=4)
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
-    x = np.random.default_rng(2).uniform(0, 255, (1, *size, 3)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("name", ["unet", "unet_same"])
+def test_every_weight_gets_a_gradient_in_training_mode(name):
+    check_gradients(tiny_model(name))
+
+
+@pytest.mark.parametrize("name", ["unet", "unet_same"])
+def test_save_and_load_in_safe_mode_give_the_same_predictions(tmp_path, name):
+    check_save_load(tiny_model(name), tmp_path)
 
 
 def test_schedules_and_reported_numbers():

@@ -1,0 +1,75 @@
+import keras
+import pytest
+
+import papers
+from common import results
+from papers import weights
+
+COMMITTED = weights.WEIGHTS_DIR / "enet_paper"
+
+
+def test_the_committed_enet_record_comes_back_with_its_numbers():
+    assert "enet_paper" in papers.list_weights() and papers.list_weights("enet") == ["enet_paper"]
+    record = papers.get_weights("enet", "paper")
+    written = results.read_json(COMMITTED / "record.json")
+    config = results.read_json(COMMITTED / "config.json")
+    assert record.path == COMMITTED / "model.keras"
+    assert (record.dataset, record.split, record.command) == (written["dataset"], written["split"], written["command"])
+    assert record.metrics == written["metrics"] and record.crf_metrics == written["crf_metrics"]
+    assert record.num_params == config["params"]
+    assert record.recipe == {"protocol": "paper", "source": config["schedule"]["source"]}
+
+
+def test_the_committed_enet_record_loads_an_11_class_model():
+    model = papers.get_weights("enet", "paper").load()
+    assert model.output_shape[-1] == 11 and model.count_params() == papers.get_weights("enet", "paper").num_params
+
+
+@pytest.fixture
+def tiny_record(tmp_path, monkeypatch):
+    """A weight record of a 3-class two-layer model, written as benchmarks.run keeps one, as the only record."""
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")
+    folder = results.weight_record_dir(tmp_path, "segnet_basic_quick")
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    folder.mkdir(parents=True)
+    model.save(folder / "model.keras")
+    results.write_json(folder / "config.json", {
+        "model": "segnet_basic", "dataset": "camvid", "protocol": "quick", "num_classes": 3,
+        "class_names": ["a", "b", "c"], "input_size": [8, 8], "schedule": {"source": "a test"},
+        "deviations": [], "params": model.count_params()})
+    results.write_json(folder / "record.json", {
+        "command": "python -m benchmarks.run --model segnet_basic --protocol quick", "results": "x.json",
+        "dataset": "camvid", "split": "test", "metrics": {"miou": 0.25}, "crf_metrics": None, "code_version": "x"})
+    (tmp_path / "weights" / "not_a_record").mkdir()  # a folder without record.json is no record
+    return folder
+
+
+def test_a_record_written_as_benchmarks_run_keeps_one(tiny_record):
+    assert papers.list_weights() == ["segnet_basic_quick"] and papers.list_weights("segnet") == []
+    record = papers.get_weights("segnet_basic", "quick")
+    assert (record.model, record.name, record.path) == ("segnet_basic", "quick", tiny_record / "model.keras")
+    assert record.metrics == {"miou": 0.25} and record.crf_metrics is None and record.num_params == 12
+    assert record.recipe == {"protocol": "quick", "source": "a test"}
+    assert record.load().output_shape == (None, 8, 8, 3)
+
+
+@pytest.mark.parametrize("model, name", [("segnet_basic", "paper"), ("segnet", "basic_quick"), ("unet", "quick")])
+def test_unknown_weights_list_the_records(tiny_record, model, name):
+    with pytest.raises(ValueError, match="weight records: segnet_basic_quick$"):
+        papers.get_weights(model, name)
+
+
+def test_resolve_checkpoint_accepts_a_file_a_record_folder_and_a_record_name(tiny_record, tmp_path):
+    checkpoint = tiny_record / "model.keras"
+    assert papers.resolve_checkpoint(str(checkpoint)) == checkpoint
+    assert papers.resolve_checkpoint(str(tiny_record)) == checkpoint
+    assert papers.resolve_checkpoint("segnet_basic_quick") == checkpoint
+    assert papers.resolve_checkpoint("segnet_basic:quick") == checkpoint
+    missing = tmp_path / "runs" / "model.keras"
+    assert papers.resolve_checkpoint(str(missing)) == missing  # loading it says no checkpoint is there
+
+
+def test_resolve_checkpoint_names_the_records_for_an_unknown_name(tiny_record):
+    with pytest.raises(ValueError, match="'enet:paper' is neither .* weight records: segnet_basic_quick$"):
+        papers.resolve_checkpoint("enet:paper")
