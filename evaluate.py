@@ -29,6 +29,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=1, help="images per batch; >1 needs equal label sizes")
     parser.add_argument("--limit", type=int, help="score only the first N images")
     parser.add_argument("--output", help="results JSON (default: results_<dataset>_<split>.json next to the checkpoint)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing results file")
     parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs here")
     parser.add_argument("--num", type=int, default=10, help="how many overlays to write (default 10)")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
@@ -64,7 +65,8 @@ def main(argv=None):
     if args.crf:
         crf = crf_params(load_checkpoint(args.checkpoint)[1], args.crf_params, args.crf_preset, args.crf_param)
     return score_checkpoint(args.checkpoint, args.split, args.output, args.dataset, args.data_dir, crf,
-                            args.batch_size, args.limit, args.save_overlays, args.num, args.xla)
+                            args.batch_size, args.limit, args.save_overlays, args.num, args.xla,
+                            overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def main(argv=None):
     run = fit(experiment_of(args))
     if run.eval_split != "none":
         score_checkpoint(run.checkpoint, run.eval_split,
-                         Path(args.output) / f"results_{run.experiment.dataset}_{run.eval_split}.json")
+                         Path(args.output) / f"results_{run.experiment.dataset}_{run.eval_split}.json",
+                         overwrite=True)  # the run's own scores of its selected checkpoint
     return run
 
 

@@ -43,9 +43,10 @@ def progress(model, protocol, run, command):
         logged = list(csv.DictReader(history_path.open())) if history_path.exists() else []
         history = {int(row["epoch"]): row for row in logged}
         rows = [history[epoch] for epoch in sorted(history)]
-        scores = [float(row["val_miou"]) for row in rows if row.get("val_miou") not in (None, "", "NA")]
-        stages.append({"stage": stage.name, "epochs_done": len(rows), "epochs": stage.epochs,
-                       "val_miou_last": scores[-1] if scores else None, "val_miou_best": max(scores, default=None),
+        monitor = schedule.select_by if schedule.select_by != "last" else "val_miou"
+        scores = [float(row[monitor]) for row in rows if row.get(monitor) not in (None, "", "NA")]
+        stages.append({"stage": stage.name, "epochs_done": len(rows), "epochs": stage.epochs, "monitor": monitor,
+                       "val_last": scores[-1] if scores else None, "val_best": max(scores, default=None),
                        "train_s": results.read_json(clock_path)["seconds"] if clock_path.exists() else 0.0})
     return {"model": model, "protocol": protocol, "dataset": schedule.dataset, "stages": stages,
             "command": command, "code_version": results.code_version()}

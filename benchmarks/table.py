@@ -9,18 +9,19 @@ from `results/model_summary.json` (`python -m papers.summary --json`). Models wi
 file still get a row with the paper's number.
 """
 import argparse
-import json
 import math
 from pathlib import Path
 
 import papers
 from common import results
 from common.crf import DEFAULT_PRESET, PRESETS
+from common.schedule import deviation_lines, schedule_differences
 from common.flops import count_flops
 
 REPO = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou")
 SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU"}
+MONITORED = {"val_miou": "val mIoU", "val_pixel_accuracy": "val G"}  # selection metrics a progress record names
 
 
 def load_runs(results_dir):
@@ -96,16 +97,17 @@ def protocol_notes(name, config):
     the run recorded."""
     recorded, protocol = config["schedule"], config.get("protocol")
     if protocol in papers.list_protocols(name):
-        current = json.loads(json.dumps(papers.get_schedule(name, protocol).to_dict()))
-        prose = ("notes", "source")
-        if {k: v for k, v in current.items() if k not in prose} == {k: v for k, v in recorded.items() if k not in prose}:
+        current = papers.get_schedule(name, protocol).to_dict()
+        if not schedule_differences(recorded, current, ignore=("notes", "source")):
             return current["notes"]
     return recorded.get("notes", "")
 
 
 def what_was_cut(name, config):
-    """A run's departures from the paper: model deviations and the protocol's notes."""
-    return "; ".join(config.get("deviations", []) + [protocol_notes(name, config)]).strip("; ")
+    """A run's departures from the paper: model deviations, the protocol's overrides of the paper's recipe
+    (each with its reason, from the run's recorded schedule) and the protocol's notes."""
+    overrides = deviation_lines(config["schedule"])
+    return "; ".join(config.get("deviations", []) + overrides + [protocol_notes(name, config)]).strip("; ")
 
 
 def run_row(name, path, data):
@@ -151,8 +153,8 @@ def missing_row(name, summary):
 def running_row(name, progress, summary):
     """A run still in progress (`benchmarks.run --progress`): how far it got, and how to go on."""
     stages = ", ".join(f"{stage['stage']} {stage['epochs_done']}/{stage['epochs']} epochs"
-                       + (f" (val mIoU {percent(stage['val_miou_last'])}, best {percent(stage['val_miou_best'])})"
-                          if stage["val_miou_best"] is not None else "")
+                       + (f" ({MONITORED[stage['monitor']]} {percent(stage['val_last'])}, best "
+                          f"{percent(stage['val_best'])})" if stage["val_best"] is not None else "")
                        for stage in progress["stages"])
     minutes = sum(stage["train_s"] for stage in progress["stages"]) / 60
     return {**missing_row(name, summary), "protocol": progress["protocol"],

@@ -7,3 +7,11 @@ programming error and keeps its traceback.
 
 class UserError(Exception):
     """A mistake in what the user gave: the message names the file or value and the fix."""
+
+
+class DataError(UserError, ValueError):
+    """A data file that cannot be read as the dataset promises (raised inside the tf.data graph too)."""
+
+
+class MissingFile(DataError, FileNotFoundError):
+    """A file or folder the dataset's layout names that is not there."""

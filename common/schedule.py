@@ -5,6 +5,7 @@ declares its schedules (one per protocol, e.g. "paper") and the numbers the pape
 read these records and contain no per-model branches.
 """
 import dataclasses
+import json
 from typing import Mapping
 
 from common.class_weights import METHODS as CLASS_WEIGHTINGS
@@ -98,6 +99,15 @@ class Schedule:
                 raise ValueError(f"Schedule.{field}={getattr(self, field)!r}; expected one of {allowed}")
         if not set(self.decayed) <= set(DECAY_KINDS):
             raise ValueError(f"Schedule.decayed={self.decayed!r}; expected kinds among {DECAY_KINDS}")
+        sizes = [("input_size", self.input_size)] + ([("crop_size", self.crop_size)] if self.crop_size else [])
+        for field, size in sizes:
+            if len(size) != 2 or min(size) < 1:
+                raise ValueError(f"Schedule.{field}={size!r}: two positive sizes, height and width")
+        for field in ("epochs", "batch_size"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"Schedule.{field}={getattr(self, field)!r} must be at least 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"Schedule.learning_rate={self.learning_rate!r} must be positive")
         if self.validate_every < 1 or (self.patience is not None and self.patience < 1):
             raise ValueError(f"Schedule.validate_every={self.validate_every} and patience={self.patience} must be >= 1")
 
@@ -121,20 +131,48 @@ class Schedule:
 
     def deviations(self):
         """The protocol's changes of the paper's recipe, one line each: field, paper -> this, reason."""
-        return [f"{field}: {_show(change['paper'])} -> {_show(getattr(self, field))} ({change['reason']})"
-                for field, change in self.overrides.items()]
+        return deviation_lines(self.to_dict())
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
 
+def _defaults(cls):
+    """A dataclass's field defaults as JSON values: what a field was before it existed."""
+    found = {}
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            found[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            found[field.name] = field.default_factory()
+    return json.loads(json.dumps({key: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+                                  for key, value in found.items()}))
+
+
+def schedule_differences(before, now, ignore=()):
+    """The fields in which two schedules as dicts (read back from JSON) differ, as (field, before, now).
+    A field `before` lacks (written by older code), in the schedule or in a stage, counts as its default."""
+    before = {**_defaults(Schedule), **before}
+    before["stages"] = [{**_defaults(Stage), **stage} for stage in before["stages"]]
+    now = json.loads(json.dumps(now))
+    return [(field, before.get(field), value) for field, value in now.items()
+            if field not in ignore and before.get(field) != value]
+
+
+def deviation_lines(schedule):
+    """`Schedule.deviations` of a schedule as a dict (`to_dict`, or read back from a run's config.json)."""
+    return [f"{field}: {_show(change['paper'])} -> {_show(schedule[field])} ({change['reason']})"
+            for field, change in schedule.get("overrides", {}).items()]
+
+
 def _show(value):
-    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
         return f"{value[0]}x{value[1]}"
-    if isinstance(value, tuple) and value and all(isinstance(v, Stage) for v in value):
-        return ", ".join(f"{stage.name} {stage.epochs} epochs" + (f" {dict(stage.class_weighting_options)}"
-                         if stage.class_weighting_options else "") for stage in value)
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, (Stage, dict)) for v in value):
+        stages = [dataclasses.asdict(stage) if isinstance(stage, Stage) else stage for stage in value]
+        return ", ".join(f"{stage['name']} {stage['epochs']} epochs" + (f" {dict(stage['class_weighting_options'])}"
+                         if stage.get("class_weighting_options") else "") for stage in stages)
+    if isinstance(value, (tuple, list)):
         return ", ".join(map(str, value))
     return "none" if value is None else str(value)
 

@@ -3,6 +3,8 @@ passes in (data folder, split, list files)."""
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import DataError, MissingFile
+
 IGNORE_LABEL = 255  # label value that the loss and the metrics skip, in every dataset
 
 
@@ -29,7 +31,7 @@ class DatasetInfo:
 
     def check_split(self, split):
         if split not in self.splits:
-            raise ValueError(f"unknown split {split!r} for dataset {self.name!r}; "
+            raise DataError(f"unknown split {split!r} for dataset {self.name!r}; "
                              f"valid splits: {', '.join(self.splits)}")
 
 
@@ -49,17 +51,17 @@ def color_map(num_colors):
 def data_root(data_dir, dataset, example):
     """`data_dir` as a Path, or a clear error when a file-based dataset was given none."""
     if data_dir is None:
-        raise ValueError(f"dataset {dataset!r} reads files: pass --data-dir (e.g. {example})")
+        raise DataError(f"dataset {dataset!r} reads files: pass --data-dir (e.g. {example})")
     root = Path(data_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"data dir for dataset {dataset!r} not found: {root}")
+        raise MissingFile(f"data dir for dataset {dataset!r} not found: {root}")
     return root
 
 
 def read_list(path):
     """The non-blank lines of a split list file, stripped."""
     if not path.is_file():
-        raise FileNotFoundError(f"list file not found: {path}")
+        raise MissingFile(f"list file not found: {path}")
     lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not lines:
         raise ValueError(f"list file is empty: {path}")

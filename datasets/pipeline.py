@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from common.errors import DataError, MissingFile
 from datasets.base import IGNORE_LABEL
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -55,7 +56,7 @@ def _read_image(path):
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))  # grayscale, palette and RGBA inputs alike
     except Exception as error:  # Pillow raises OSError, SyntaxError or zlib errors depending on the damage
-        raise ValueError(f"cannot decode image {path}: {error}") from error
+        raise DataError(f"cannot decode image {path}: {error}") from error
 
 
 def _read_label(path):
@@ -64,9 +65,9 @@ def _read_label(path):
             mode = label.mode
             array = np.asarray(label.convert("L") if mode == "1" else label)  # '1': binary masks as 0/255
     except Exception as error:
-        raise ValueError(f"cannot decode label {path}: {error}") from error
+        raise DataError(f"cannot decode label {path}: {error}") from error
     if array.dtype != np.uint8 or array.ndim != 2:
-        raise ValueError(f"label {path} is a mode {mode} image; expected 8-bit single-channel class ids (mode L or P)")
+        raise DataError(f"label {path} is a mode {mode} image; expected 8-bit single-channel class ids (mode L or P)")
     return array
 
 
@@ -80,12 +81,12 @@ def read_pair(image_path, label_path, label_map=None, *, num_classes, ignore_lab
     image_path, label_path = os.fsdecode(image_path), os.fsdecode(label_path)  # numpy_function passes bytes
     image, raw = _read_image(image_path), _read_label(label_path)
     if image.shape[:2] != raw.shape:
-        raise ValueError(f"size mismatch: image {image_path} is {image.shape[0]}x{image.shape[1]} (HxW), "
+        raise DataError(f"size mismatch: image {image_path} is {image.shape[0]}x{image.shape[1]} (HxW), "
                          f"label {label_path} is {raw.shape[0]}x{raw.shape[1]}")
     label = raw if label_map is None else label_map[raw]
     invalid = (label >= num_classes) & (label != ignore_label)
     if invalid.any():
-        raise ValueError(f"label {label_path} has pixel values {np.unique(raw[invalid]).tolist()} outside the "
+        raise DataError(f"label {label_path} has pixel values {np.unique(raw[invalid]).tolist()} outside the "
                          f"dataset's labels ({num_classes} classes, ignore {ignore_label})")
     return image, label
 
@@ -100,7 +101,7 @@ def decode_pairs(image_paths, label_paths, num_classes, ignore_label=IGNORE_LABE
     for image_path, label_path in zip(image_paths, label_paths):
         for path in (image_path, label_path):
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"missing file {path} (pair: image {image_path}, label {label_path})")
+                raise MissingFile(f"missing file {path} (pair: image {image_path}, label {label_path})")
     read = functools.partial(read_pair, label_map=label_map, num_classes=num_classes, ignore_label=ignore_label)
 
     def decode(image_path, label_path):

@@ -22,14 +22,21 @@ def argument_type(parse):
 
 def user_message(error):
     """The message of a user error, also when TensorFlow wrapped it in an op error of the tf.data graph
-    (a dataset's reader raises UserError inside `tf.numpy_function`); None for any other error."""
+    (a dataset's reader raises DataError inside `tf.numpy_function`); None for any other error."""
     if isinstance(error, UserError):
         return str(error)
-    text = getattr(error, "message", None)
-    if text and "UserError:" in text:
-        # TF prints the Python exception inside its own message, then node and op details.
-        return re.search(r"UserError: (.*?)(?:\n\n|\n\t \[\[|\s+\[\[|$)", text, re.S).group(1).strip()
-    return None
+    # TF writes "<class name>: <message>" of the Python exception, then its traceback and op details.
+    found = re.search(rf"\b(?:{'|'.join(user_error_names())}): (.*?)\n", getattr(error, "message", None) or "")
+    return found.group(1) if found else None
+
+
+def user_error_names():
+    names, classes = set(), [UserError]
+    while classes:
+        cls = classes.pop()
+        names.add(cls.__name__)
+        classes += cls.__subclasses__()
+    return sorted(names)
 
 
 def run(main, argv=None):

@@ -20,7 +20,7 @@ import papers
 from common import class_weights, results
 from common.errors import UserError
 from common.losses import SegmentationCrossEntropy
-from common.schedule import Schedule, Stage
+from common.schedule import Stage, schedule_differences
 from common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
                              compile_for_training, global_dtype_policy, save_model_atomically, transfer_weights)
 from common.weight_map import unet_weight_map
@@ -29,11 +29,6 @@ from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output,
 # Settings a resumed run must share with the run it continues (config.json keys).
 RESUME_MUST_MATCH = ("model", "dataset", "num_classes", "input_size", "protocol", "schedule", "class_weights",
                      "steps_per_epoch", "seed", "model_options")
-# What a schedule field was before it existed: its default (for configs written by older code).
-DEFAULT_SCHEDULE_FIELDS = {field.name: dataclasses.asdict(field.default) if dataclasses.is_dataclass(field.default)
-                           else field.default for field in dataclasses.fields(Schedule)
-                           if field.default is not dataclasses.MISSING}
-DEFAULT_SCHEDULE_FIELDS["overrides"] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +64,14 @@ def _fit(experiment):
         on_own_dataset = experiment.dataset == schedule.dataset
         input_size = schedule.input_size if on_own_dataset else next(iter(train_source))[0].shape[:2]
     input_size = tuple(int(v) for v in input_size)
+    if input_size != tuple(schedule.input_size):
+        # What was run is what is recorded: the schedule's input size becomes the run's.
+        reason = "--input-size" if experiment.input_size else f"the size of {experiment.dataset}'s first training image"
+        schedule = schedule.override(input_size=(input_size, reason))
+        print(f"training at {input_size[0]}x{input_size[1]} ({reason}); the protocol's input size is "
+              f"{schedule.overrides['input_size']['paper'][0]}x{schedule.overrides['input_size']['paper'][1]}")
+    if schedule.dataset != experiment.dataset:
+        schedule = schedule.override(dataset=(experiment.dataset, "the dataset the run trained on"))
     if schedule.crop_size:
         schedule = schedule.replace(crop_size=input_size)
     weights, weights_source = resolve_class_weights(schedule, train_source, info)
@@ -164,9 +167,7 @@ def resume_differences(previous, config):
     for key in RESUME_MUST_MATCH:
         before, now = previous.get(key), json.loads(json.dumps(config[key]))
         if key == "schedule":
-            defaults = json.loads(json.dumps(DEFAULT_SCHEDULE_FIELDS))
-            differences += [f"schedule.{field}: {before.get(field, defaults.get(field))!r} -> {value!r}"
-                            for field, value in now.items() if before.get(field, defaults.get(field)) != value]
+            differences += [f"schedule.{field}: {old!r} -> {new!r}" for field, old, new in schedule_differences(before, now)]
         elif before != now:
             differences.append(f"{key}: {before!r} -> {now!r}")
     return differences
@@ -252,6 +253,8 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
     output_size = model.output_shape[1:3]
     make_train_batches, val_batches, bn_batches = batches
     first_epoch = resumed_epoch(stage_dir / "backup")
+    if first_epoch:
+        print(f"{stage_dir}: resuming from epoch {first_epoch} of {stage.epochs}")
     stream = make_train_batches(first_epoch=first_epoch, epochs=stage.epochs - first_epoch)
     train_batches = fit_labels_to_output(stream, input_size, output_size)
     if val_batches is not None:

@@ -187,20 +187,23 @@ def crf_params(config, params_file=None, preset=None, overrides=()):
 
 
 def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None, crf=None, batch_size=1,
-                     limit=None, overlays_dir=None, num_overlays=0, xla=True, verbose=True):
+                     limit=None, overlays_dir=None, num_overlays=0, xla=True, verbose=True, overwrite=False):
     """Scores the `.keras` checkpoint on `split` of its training dataset (or `dataset`), with the dense
     CRF when `crf` (CrfParams) is given, writes the results JSON to `output` (default:
-    results_<dataset>_<split>.json beside the checkpoint) with the run's config, and returns it."""
+    results_<dataset>_<split>.json beside the checkpoint) with the run's config, and returns it. An
+    existing results file is replaced only with `overwrite`, and the check comes before the scoring."""
     model, config = load_checkpoint(checkpoint)
     dataset = dataset or config.get("dataset")
     if not dataset:
         raise UserError("--dataset is required: the checkpoint has no config.json naming its dataset")
+    output = Path(output or Path(checkpoint).with_name(f"results_{dataset}_{split}.json"))
+    if output.exists() and not overwrite:
+        raise UserError(f"{output} exists: pass --overwrite to replace it, or --output another file")
     data_dir = data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
     result = score(model, dataset, split, data_dir, batch_size, limit, overlays_dir, num_overlays, crf,
                    verbose=verbose, tiles=trained_on_crops(config), xla=xla)
     result["checkpoint"] = str(checkpoint)
     result["train_config"] = config
-    output = Path(output or Path(checkpoint).with_name(f"results_{dataset}_{split}.json"))
     results.write_json(output, result)
     if verbose:
         print(format_table(result))

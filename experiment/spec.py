@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Mapping
 
 import papers
+from common.errors import UserError
 from common.schedule import Schedule
 
 # Schedule fields a command line may set; each becomes an override of the protocol, with this reason.
@@ -50,13 +51,26 @@ class Experiment:
         changes = {field: settings.pop(field) for field in FLAG_FIELDS if settings.get(field) is not None}
         for field in FLAG_FIELDS:
             settings.pop(field, None)
-        schedule = resolve_schedule(schedule, dataset, changes)
+        try:
+            schedule = resolve_schedule(schedule, dataset, changes)
+        except ValueError as error:
+            flags = ", ".join(f"--{flag_name(field)} {value}" for field, value in changes.items())
+            raise UserError(f"{flags or 'the dataset'} does not fit the {protocol!r} protocol: {error}") from None
         options = dict(model_options)
         if backbone_weights:
             options["backbone_weights"] = backbone_weights
         size = settings.pop("input_size", None)
+        for field in ("steps_per_epoch", "val_steps"):
+            if settings.get(field) is not None and settings[field] < 1:
+                raise UserError(f"--{flag_name(field)} {settings[field]} must be at least 1")
+        if size is not None and min(size) < 1:
+            raise UserError(f"--input-size {size[0]}x{size[1]}: both sizes must be positive")
         return cls(model=model, protocol=protocol, schedule=schedule, dataset=dataset, output=Path(output),
                    model_options=options, input_size=tuple(size) if size else None, **settings)
+
+
+def flag_name(field):
+    return field.replace("_", "-")
 
 
 def resolve_schedule(schedule, dataset, changes):

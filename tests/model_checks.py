@@ -62,10 +62,11 @@ def check_forward(model, expected_output_shape, size=None):
     batch, *output_shape = expected_output_shape
     if size is None:
         size = model.input_shape[1:3]
-        assert model.output_shape == (None, *output_shape)
+        assert model.output_shape == (None, *output_shape), f"output shape {model.output_shape}"
     logits = infer(model, images(size, batch))
-    assert logits.shape == tuple(expected_output_shape) and logits.dtype == np.float32
-    assert np.isfinite(logits).all()
+    assert logits.shape == tuple(expected_output_shape), f"logits of shape {logits.shape}"
+    assert logits.dtype == np.float32, f"logits of type {logits.dtype}"
+    assert np.isfinite(logits).all(), "logits that are not finite"
     return logits
 
 
@@ -77,11 +78,13 @@ def check_gradients(model, layers=None, seed=0):
         labels = np.random.default_rng(seed).integers(0, logits.shape[-1], logits.shape[:-1])
         loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     gradients = dict(zip((w.path for w in model.trainable_weights), tape.gradient(loss, model.trainable_weights)))
-    assert not [path for path, g in gradients.items() if g is not None and not np.isfinite(g).all()]
+    not_finite = [path for path, g in gradients.items() if g is not None and not np.isfinite(g).all()]
+    assert not not_finite, f"gradients that are not finite: {not_finite}"
     required = model.trainable_weights if layers is None else [
         w for name in layers for w in model.get_layer(name).trainable_weights]
-    assert required
-    assert not [w.path for w in required if gradients[w.path] is None or not np.any(gradients[w.path])]
+    assert required, f"no trainable weights in {layers}"
+    missing = [w.path for w in required if gradients[w.path] is None or not np.any(gradients[w.path])]
+    assert not missing, f"weights without a gradient: {missing}"
 
 
 def check_save_load(model, tmp_path, tolerance=1e-5):

@@ -24,8 +24,9 @@ import papers
 import train
 from common.crf import DEFAULT_PRESET, PRESETS
 from common.errors import UserError
-from experiment import Experiment, load_checkpoint, score
+from experiment import Experiment, cli, load_checkpoint, score
 from experiment.prediction import export
+from tests.model_checks import TINY as TINY_CONFIGURATIONS
 from tests.test_datasets import camvid_label, write_camvid
 from tests.test_isbi_elastic import membrane_label, write_isbi
 
@@ -38,19 +39,13 @@ def history_epochs(run):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
-# Per model: an input size it accepts and flags that keep a training step small. (ENet trains with
-# SGD here: tracing Keras' Adam update over ENet's ~450 variables alone takes ~30 s.)
-TINY_MODELS = {
-    "deconvnet": ("224x224", ["--model-option=fc_channels=16"]),
-    "enet": ("32x32", ["--optimizer=sgd"]),
-    "fcn16s": ("32x32", ["--model-option=fc_channels=16"]),
-    "fcn32s": ("32x32", ["--model-option=fc_channels=16"]),
-    "fcn8s": ("32x32", ["--protocol=reference_atonce", "--model-option=fc_channels=16"]),
-    "segnet": ("32x32", []),
-    "segnet_basic": ("32x32", []),
-    "unet": ("188x188", ["--model-option=base_filters=8"]),
-    "unet_same": ("32x32", ["--model-option=base_filters=8"]),
-}
+# Per model: its tiny configuration (tests/model_checks.py) as train.py flags, and flags that keep a
+# training step small. (ENet trains with SGD here: tracing Keras' Adam update over ENet's ~450 variables
+# alone takes ~30 s; FCN-8s takes the at-once protocol.)
+CLI_FLAGS = {"enet": ["--optimizer=sgd"], "fcn8s": ["--protocol=reference_atonce"]}
+TINY_MODELS = {name: (f"{size[0]}x{size[1]}", [f"--model-option={key}={value}" for key, value in options.items()]
+                      + CLI_FLAGS.get(name, []))
+               for name, (size, options) in TINY_CONFIGURATIONS.items()}
 
 
 def test_every_registered_model_has_a_tiny_configuration():
@@ -77,6 +72,9 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "2", "--steps-per-epoch", "3", "--output", str(run)])
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "segnet_basic" and config["input_size"] == [32, 32]
+    # What was run is recorded: the schedule holds the run's size and dataset, with the paper's and why.
+    assert config["schedule"]["input_size"] == [32, 32] and config["schedule"]["dataset"] == "synthetic"
+    assert config["schedule"]["overrides"]["input_size"] == {"paper": [360, 480], "reason": "--input-size"}
     assert config["schedule"]["learning_rate"] == 0.1 and config["schedule"]["epochs"] == 2
     assert config["class_weights_source"].startswith("median_frequency computed")
     assert len(config["class_weights"]) == config["num_classes"]
@@ -186,6 +184,7 @@ def test_killed_run_resumes_from_the_last_completed_epoch_to_the_uninterrupted_w
     assert killed_after and killed_after[-1] < 2
     resumed = subprocess.run(command(run), cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from epoch {killed_after[-1] + 1} of 3" in resumed.stdout
     assert history_epochs(run) == killed_after + list(range(killed_after[-1] + 1, 3))
 
     uninterrupted = subprocess.run(command(tmp_path / "whole"), cwd=REPO, env=env, capture_output=True, text=True,
@@ -362,3 +361,40 @@ def test_a_foreign_config_next_to_a_checkpoint_is_refused(tmp_path):
     (run / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="config.json is not valid JSON"):
         evaluate.main(["--checkpoint", str(run / "model.keras"), "--limit", "1"])
+
+
+def test_a_bad_flag_is_one_line_and_exit_status_2_before_any_folder_is_made(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(train.main, ["--model", "segnet_basic", *TINY, "--epochs", "0", "--output", str(tmp_path / "run")])
+    assert exit_.value.code == 2 and not (tmp_path / "run").exists()
+    assert capsys.readouterr().err == ("error: --epochs 0, --batch-size 4 does not fit the 'paper' protocol: "
+                                       "Schedule.epochs=0 must be at least 1\n")
+    with pytest.raises(UserError, match="--steps-per-epoch -1 must be at least 1"):
+        train.main(["--model", "segnet_basic", *TINY, "--steps-per-epoch", "-1", "--output", str(tmp_path / "run")])
+
+
+def test_evaluate_never_replaces_a_results_file_without_overwrite(tmp_path):
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1", "--val-steps", "1",
+                "--output", str(run), "--eval-split", "none"])
+    flags = ["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "1"]
+    evaluate.main(flags)
+    written = (run / "results_synthetic_val.json").read_bytes()
+    with pytest.raises(UserError, match="results_synthetic_val.json exists: pass --overwrite"):
+        evaluate.main([*flags, "--crf"])
+    assert (run / "results_synthetic_val.json").read_bytes() == written
+    assert "crf" in evaluate.main([*flags, "--crf", "--overwrite"])
+
+
+def test_a_corrupt_image_met_inside_the_data_pipeline_is_one_line_and_status_2(tmp_path, capsys):
+    root = tmp_path / "camvid"
+    write_camvid(root, [camvid_label(), camvid_label(1)])
+    (root / "val.txt").write_text((root / "train.txt").read_text())
+    (root / "train" / "f1.png").write_bytes(b"not a png")
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(train.main, ["--model", "segnet_basic", "--data-dir", str(root), "--input-size", "32x32",
+                             "--batch-size", "2", "--epochs", "1", "--eval-split", "none", "--verbose", "0",
+                             "--output", str(tmp_path / "run")])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and error.startswith("error: cannot decode image ") and error.count("\n") == 1
+    assert f"{root / 'train' / 'f1.png'}" in error

@@ -182,6 +182,7 @@ def test_vgg16_classifier_weights_become_fc6_and_fc7(tiny_vgg16, monkeypatch):
     np.testing.assert_array_equal(fcn.get_layer("fc7").get_weights()[1], top["fc2"][1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, scores", [
     ("fcn32s", ["score_fr"]), ("fcn16s", ["score_fr", "score_pool4"]),
     ("fcn8s", ["score_fr", "score_pool4", "score_pool3"]),
