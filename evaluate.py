@@ -15,6 +15,7 @@ import papers
 from common import results
 from common.crf import PRESETS, CrfParams
 from experiment import cli, load_checkpoint, search_crf_params, trained_on_crops
+from experiment.inference import data_of, run_config
 from experiment.scoring import crf_params, score_checkpoint
 
 
@@ -54,8 +55,7 @@ def main(argv=None):
     args.checkpoint = papers.resolve_checkpoint(args.checkpoint)
     if args.crf_search:
         model, config = load_checkpoint(args.checkpoint)
-        dataset = args.dataset or config.get("dataset")
-        data_dir = args.data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
+        dataset, data_dir = data_of(config, args.dataset, args.data_dir)
         found = search_crf_params(model, dataset, args.split, data_dir, args.limit, tiles=trained_on_crops(config),
                                   xla=args.xla)
         results.write_json(args.crf_search, found)
@@ -63,7 +63,7 @@ def main(argv=None):
         return found
     crf = None
     if args.crf:
-        crf = crf_params(load_checkpoint(args.checkpoint)[1], args.crf_params, args.crf_preset, args.crf_param)
+        crf = crf_params(run_config(args.checkpoint), args.crf_params, args.crf_preset, args.crf_param)
     return score_checkpoint(args.checkpoint, args.split, args.output, args.dataset, args.data_dir, crf,
                             args.batch_size, args.limit, args.save_overlays, args.num, args.xla,
                             overwrite=args.overwrite)

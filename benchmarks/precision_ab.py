@@ -2,19 +2,20 @@
 
     python -m benchmarks.precision_ab --model segnet_basic --protocol paper --epochs 3
 
-Trains the protocol's first `--epochs` epochs once per precision (`runs/ab/<model>_<protocol>_<precision>/`,
-resumable: an interrupted A/B continues where it stopped), then writes
+Trains the protocol cut to `--epochs` epochs (`Schedule.replace`: a staged schedule shares them among its
+stages, and only the first stage is compared) once per precision (`runs/ab/<model>_<protocol>_<precision>/`,
+resumable: an interrupted A/B continues where it stopped), validating every epoch, then writes
 `results/ab/<model>_<protocol>_precision.json`: per-epoch training loss and validation scores of both
 runs, their training time, and whether mixed_bfloat16 passes the rule below. A protocol may train in
 mixed_bfloat16 only where this file says it passes.
 """
 import argparse
-import csv
 from pathlib import Path
 
 import papers
 from common import results
 from experiment import Experiment, fit, stage_dirs, stage_seconds
+from experiment.runs import read_history
 
 REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -25,13 +26,10 @@ LOSS_TOLERANCE = 0.03
 SCORE_TOLERANCE = 0.02
 
 
-def history(run):
-    """history.csv of a run as {column: [value per epoch, None where not measured]}; a resumed epoch
-    logged twice counts once."""
-    rows = {int(row["epoch"]): row for row in csv.DictReader((run / "history.csv").open())}
-    epochs = [rows[epoch] for epoch in sorted(rows)]
-    return {key: [None if row[key] in ("", "NA") else float(row[key]) for row in epochs]
-            for key in epochs[0] if key != "epoch"}
+def history(stage_dir):
+    """A stage's history.csv as {column: [value per epoch, None where not measured]}."""
+    rows = read_history(stage_dir)
+    return {key: [row[key] for row in rows] for key in rows[0] if key != "epoch"}
 
 
 def best(values):
@@ -68,6 +66,7 @@ def main(argv=None):
     for precision in PRECISIONS:
         run = Path(args.runs_dir) / f"{name}_{precision}"
         trained = fit(Experiment.of(args.model, run, args.protocol, epochs=args.epochs, precision=precision,
+                                    overrides={"validate_every": (1, "the A/B compares validation epoch by epoch")},
                                     data_dir=str(Path(args.data_root) / schedule.dataset), seed=args.seed,
                                     eval_split="none", verbose=2))
         # A multi-stage schedule's first stage holds the first epochs.
@@ -75,7 +74,7 @@ def main(argv=None):
         curves[precision] = history(stage_dir)
         seconds[precision] = round(stage_seconds(stage_dir), 1)
         configs[precision] = trained.config
-    monitor = schedule.select_by if schedule.select_by != "last" else "val_miou"
+    monitor = schedule.monitor
     output = Path(args.results_dir) / f"{name}_precision.json"
     results.write_json(output, {
         "model": args.model, "protocol": args.protocol, "dataset": schedule.dataset, "epochs": args.epochs,

@@ -19,7 +19,6 @@ run continue on another machine, where `benchmarks.run` unpacks it into a missin
 Stop the training before recording progress, so that the pack holds complete files.
 """
 import argparse
-import csv
 import shutil
 import tarfile
 import tempfile
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import papers
 from common import results
-from experiment import Experiment, fit, load_checkpoint, stage_dirs
+from experiment import Experiment, fit, load_checkpoint, stage_dirs, stage_seconds
+from experiment.runs import read_history
 from experiment.scoring import crf_params, score_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,16 +38,11 @@ def progress(model, protocol, run, command):
     schedule = papers.get_schedule(model, protocol)
     stages = []
     for stage, stage_dir in stage_dirs(schedule, run):
-        history_path, clock_path = stage_dir / "history.csv", stage_dir / "train_time.json"
-        # A resumed run may log an epoch twice; the last row of each epoch counts.
-        logged = list(csv.DictReader(history_path.open())) if history_path.exists() else []
-        history = {int(row["epoch"]): row for row in logged}
-        rows = [history[epoch] for epoch in sorted(history)]
-        monitor = schedule.select_by if schedule.select_by != "last" else "val_miou"
-        scores = [float(row[monitor]) for row in rows if row.get(monitor) not in (None, "", "NA")]
-        stages.append({"stage": stage.name, "epochs_done": len(rows), "epochs": stage.epochs, "monitor": monitor,
-                       "val_last": scores[-1] if scores else None, "val_best": max(scores, default=None),
-                       "train_s": results.read_json(clock_path)["seconds"] if clock_path.exists() else 0.0})
+        rows = read_history(stage_dir)
+        scores = [row[schedule.monitor] for row in rows if row.get(schedule.monitor) is not None]
+        stages.append({"stage": stage.name, "epochs_done": len(rows), "epochs": stage.epochs,
+                       "monitor": schedule.monitor, "val_last": scores[-1] if scores else None,
+                       "val_best": max(scores, default=None), "train_s": stage_seconds(stage_dir)})
     return {"model": model, "protocol": protocol, "dataset": schedule.dataset, "stages": stages,
             "command": command, "code_version": results.code_version()}
 

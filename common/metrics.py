@@ -14,7 +14,6 @@ import numpy as np
 from common.layers import PACKAGE
 
 SCORES = ("pixel_accuracy", "mean_accuracy", "miou", "fwiou")
-BOUNDARY_SCORES = ("pixel_error", "foreground_iou", "rand_error")  # boundary_scores, e.g. ISBI 2012
 
 
 def confusion_matrix(y_true, y_pred, num_classes, ignore_label=255):
@@ -50,7 +49,9 @@ def regions(label, boundary_class, ignore_label=255):
 
 
 def rand_error(label, predicted, boundary_class, ignore_label=255):
-    """ISBI 2012's foreground-restricted Rand error of one image, 1 - V_rand (Arganda-Carreras et al. 2015).
+    """The adapted Rand error of one image (skimage.metrics.adapted_rand_error's convention), not the 2012
+    challenge's: the predicted boundary pixels inside true objects form one region of their own, so an
+    over-thick membrane scores as a merge. The challenge's scores are `common.isbi`'s.
 
     Objects are the connected regions between boundaries in the ground truth and in the prediction
     (`regions`); over the pixels inside ground-truth objects, with n_ij pixels in true object i and
@@ -66,33 +67,6 @@ def rand_error(label, predicted, boundary_class, ignore_label=255):
     joint = np.unique(true * (pred.max() + 1) + pred, return_counts=True)[1].astype(np.float64)
     true_sizes, pred_sizes = np.bincount(true).astype(np.float64), np.bincount(pred).astype(np.float64)
     return 1.0 - 2.0 * np.sum(joint ** 2) / (np.sum(true_sizes ** 2) + np.sum(pred_sizes ** 2))
-
-
-# U-Net sec. 4: the ISBI 2012 server scores a membrane probability map "by thresholding the map at
-# 10 different levels"; its ranking keeps each error at its best level.
-CHALLENGE_THRESHOLDS = tuple(level / 10 for level in range(10))
-
-
-def thresholded_boundary_errors(label, boundary_probability, boundary_class, ignore_label=255,
-                                thresholds=CHALLENGE_THRESHOLDS):
-    """For each threshold t, the prediction "boundary where its probability > t, else the other
-    class" of a two-class boundary image, scored: (wrong labelled pixels, Rand error), two arrays."""
-    labelled = label != ignore_label
-    wrong, rand = [], []
-    for threshold in thresholds:
-        predicted = np.where(boundary_probability > threshold, boundary_class, 1 - boundary_class)
-        wrong.append(np.count_nonzero((predicted != label) & labelled))
-        rand.append(rand_error(label, predicted, boundary_class, ignore_label))
-    return np.array(wrong, np.int64), np.array(rand)
-
-
-def challenge_scores(wrong, labelled, rand_errors, thresholds=CHALLENGE_THRESHOLDS):
-    """The challenge's scores from `thresholded_boundary_errors` summed (`wrong`) and stacked per
-    image (`rand_errors`): pixel and mean Rand error per threshold, and each at its best threshold."""
-    pixel_errors = np.asarray(wrong, np.float64) / labelled
-    mean_rand = [_mean(column) for column in np.asarray(rand_errors, np.float64).T]
-    return {"thresholds": list(thresholds), "pixel_error": pixel_errors.tolist(), "rand_error": mean_rand,
-            "best_pixel_error": float(pixel_errors.min()), "best_rand_error": float(np.nanmin(mean_rand))}
 
 
 def boundary_scores(cm, boundary_class, rand_errors):
@@ -224,18 +198,19 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         return ops.cast(value, self.dtype)
 
     def reset_state(self):
-        self.matrix.assign(keras.ops.zeros_like(self.matrix))
+        # zeros of the shape, not zeros_like(variable), which JAX's backend cannot take.
+        self.matrix.assign(keras.ops.zeros(self.matrix.shape, dtype=self.matrix.dtype))
         self.out_of_range.assign(0)
 
     def confusion_matrix(self):
         """The accumulated matrix as numpy int64, for `segmentation_scores`."""
-        out_of_range = int(self.out_of_range.numpy())
+        out_of_range = int(keras.ops.convert_to_numpy(self.out_of_range))
         if out_of_range:
             raise ValueError(
                 f"{out_of_range} pixels had labels outside 0..{self.num_classes - 1} "
                 f"(ignore_label={self.ignore_label})"
             )
-        return self.matrix.numpy().astype(np.int64)
+        return keras.ops.convert_to_numpy(self.matrix).astype(np.int64)
 
     def get_config(self):
         return {

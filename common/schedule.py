@@ -117,6 +117,11 @@ class Schedule:
             changes["stages"] = _rescale_stages(self.stages, changes["epochs"])
         return dataclasses.replace(self, **changes)
 
+    @property
+    def monitor(self):
+        """The validation metric a run watches: the selection rule's, or val mIoU for "last"."""
+        return self.select_by if self.select_by != "last" else "val_miou"
+
     def override(self, **changes):
         """A protocol derived from this recipe: each change is (value, one-line reason). The paper's
         value and the reason are kept in `overrides`, from which a run's deviations are rendered."""

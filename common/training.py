@@ -87,7 +87,8 @@ def recompute_batch_norm_statistics(model, batches):
     its batch, as the network trained), averaged over the batches, and the variance corrected by
     m / (m - 1) for the m values per channel. Dropout runs in training mode too (Keras has one switch
     for both); SegNet's models have none. Returns the number of batches."""
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    # A frozen layer keeps its statistics (Keras updates them only in trainable layers).
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
     momenta = [layer.momentum for layer in layers]
     sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in layers]
     count, batch_size = 0, None
@@ -115,14 +116,19 @@ def recompute_batch_norm_statistics(model, batches):
 class BatchNormStatistics(keras.callbacks.Callback):
     """Recomputes the batch-norm statistics over `batches` before every validation inside `fit`
     (`recompute_batch_norm_statistics`), so that validation, and the checkpoint selected by it, use
-    the statistics the paper evaluates with."""
+    the statistics the paper evaluates with; with `every_epoch` (no validation split) at the end of
+    every epoch instead, before the checkpoint callbacks save it."""
 
-    def __init__(self, batches):
+    def __init__(self, batches, every_epoch=False):
         super().__init__()
-        self.batches = batches
+        self.batches, self.every_epoch = batches, every_epoch
 
     def on_test_begin(self, logs=None):
         recompute_batch_norm_statistics(self.model, self.batches)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_epoch:
+            recompute_batch_norm_statistics(self.model, self.batches)
 
 
 class NonFiniteLoss(RuntimeError):

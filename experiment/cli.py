@@ -26,7 +26,7 @@ def user_message(error):
     if isinstance(error, UserError):
         return str(error)
     # TF writes "<class name>: <message>" of the Python exception, then its traceback and op details.
-    found = re.search(rf"\b(?:{'|'.join(user_error_names())}): (.*?)\n", getattr(error, "message", None) or "")
+    found = re.search(rf"\b(?:{'|'.join(user_error_names())}): (.*?)(?:\n|$)", getattr(error, "message", None) or "")
     return found.group(1) if found else None
 
 

@@ -16,9 +16,21 @@ from common.tiling import overlap_tile_predict
 
 def load_checkpoint(path):
     """Loads a `.keras` checkpoint in safe mode, with the run config written next to it (or {})."""
-    model = checkpoints.load_model(path)
-    config_path = Path(path).with_name("config.json")
-    return model, results.read_run_config(config_path) if config_path.exists() else {}
+    return checkpoints.load_model(path), run_config(path)
+
+
+def run_config(checkpoint):
+    """The run config train.py wrote next to `checkpoint`, or {} if there is none."""
+    path = Path(checkpoint).with_name("config.json")
+    return results.read_run_config(path) if path.exists() else {}
+
+
+def data_of(config, dataset=None, data_dir=None):
+    """(dataset, data dir) to score a checkpoint on: the given ones, else its run's."""
+    dataset = dataset or config.get("dataset")
+    if not dataset:
+        raise UserError("--dataset is required: the checkpoint has no config.json naming its dataset")
+    return dataset, data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
 
 
 def forward_pass(model, xla=True):

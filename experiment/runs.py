@@ -5,6 +5,7 @@ checkpoint the schedule's selection rule picks), `history.csv`, TensorBoard `log
 and `backup/`: fitting the same experiment again after an interruption continues from the last
 completed epoch (Keras BackupAndRestore); a multi-stage schedule trains each stage in its own folder.
 """
+import csv
 import dataclasses
 import functools
 import json
@@ -25,20 +26,20 @@ from common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpo
                              compile_for_training, global_dtype_policy, save_model_atomically, transfer_weights)
 from common.weight_map import unet_weight_map
 from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
+from experiment.spec import Experiment
 
 # Settings a resumed run must share with the run it continues (config.json keys).
 RESUME_MUST_MATCH = ("model", "dataset", "num_classes", "input_size", "protocol", "schedule", "class_weights",
-                     "steps_per_epoch", "seed", "model_options")
+                     "stage_class_weights", "steps_per_epoch", "seed", "model_options")
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
     """A fitted experiment: its folder, selected checkpoint, recorded config and resolved settings."""
 
-    experiment: object
+    experiment: Experiment
     checkpoint: Path
     config: dict
-    input_size: tuple[int, int]
     eval_split: str
 
 
@@ -66,10 +67,10 @@ def _fit(experiment):
     input_size = tuple(int(v) for v in input_size)
     if input_size != tuple(schedule.input_size):
         # What was run is what is recorded: the schedule's input size becomes the run's.
-        reason = "--input-size" if experiment.input_size else f"the size of {experiment.dataset}'s first training image"
-        schedule = schedule.override(input_size=(input_size, reason))
-        print(f"training at {input_size[0]}x{input_size[1]} ({reason}); the protocol's input size is "
-              f"{schedule.overrides['input_size']['paper'][0]}x{schedule.overrides['input_size']['paper'][1]}")
+        schedule = schedule.override(input_size=(input_size, f"the size of {experiment.dataset}'s first training image"))
+    if "input_size" in schedule.overrides:
+        paper, reason = schedule.overrides["input_size"]["paper"], schedule.overrides["input_size"]["reason"]
+        print(f"training at {input_size[0]}x{input_size[1]} ({reason}); the paper's input size is {paper[0]}x{paper[1]}")
     if schedule.dataset != experiment.dataset:
         schedule = schedule.override(dataset=(experiment.dataset, "the dataset the run trained on"))
     if schedule.crop_size:
@@ -138,6 +139,9 @@ def _fit(experiment):
     stages = stage_dirs(schedule, output)
     for stage, stage_dir in stages:
         budget_s = None if schedule.max_train_hours is None else schedule.max_train_hours * 3600 - earlier_s
+        if budget_s is not None and budget_s <= 0 and model is not None:
+            print(f"the {schedule.max_train_hours} h training budget is spent: stage {stage.name!r} is not trained")
+            break
         loss = loss_with(stage_weights.get(stage.name, weights))
         model = train_stage(experiment, stage, stage_dir, build, model, schedule, loss,
                             (train_batches, val_batches, bn_batches), steps_per_epoch, input_size, budget_s)
@@ -146,7 +150,7 @@ def _fit(experiment):
         save_model_atomically(model, output / "model.keras")
     config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1)}
     results.write_json(config_path, config)
-    return Run(experiment, output / "model.keras", config, input_size, eval_split)
+    return Run(experiment, output / "model.keras", config, eval_split)
 
 
 def resolve_eval_split(experiment, info):
@@ -165,7 +169,7 @@ def resume_differences(previous, config):
     that the previous config predates counts as equal while it keeps its default."""
     differences = []
     for key in RESUME_MUST_MATCH:
-        before, now = previous.get(key), json.loads(json.dumps(config[key]))
+        before, now = previous.get(key), json.loads(json.dumps(config.get(key)))
         if key == "schedule":
             differences += [f"schedule.{field}: {old!r} -> {new!r}" for field, old, new in schedule_differences(before, now)]
         elif before != now:
@@ -206,7 +210,8 @@ def callbacks(output, schedule, has_validation, stop_on_nan, budget_s, bn_batche
     # Order matters for a kill between callbacks: the selection and the clock record an epoch
     # before the backup does (a resumed run never skips them), and history.csv lists only epochs
     # the backup holds. The backup keeps the previous epoch's copy in case a kill truncates it.
-    statistics = [BatchNormStatistics(bn_batches)] if schedule.bn_statistics == "recomputed" else []
+    statistics = ([BatchNormStatistics(bn_batches, every_epoch=not has_validation)]
+                  if schedule.bn_statistics == "recomputed" else [])
     return [
         stop_on_nan, *statistics,
         SelectedCheckpoint(output / "model.keras", schedule.select_by if has_validation else "last",
@@ -267,9 +272,22 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
                   verbose=experiment.verbose, shuffle=False)  # the pipeline shuffles
     except NonFiniteLoss as error:
         raise UserError(f"training stopped in stage {stage.name!r}: {error}") from None
-    results.write_json(stage_dir / "done.json", {"stage": stage.name, "epochs": stage.epochs})
+    if not (stage_dir / "model.keras").exists():  # stopped (time budget) before any epoch validated
+        save_model_atomically(model, stage_dir / "model.keras")
+    results.write_json(stage_dir / "done.json", {"stage": stage.name, "epochs": stage.epochs,
+                                                 "epochs_trained": len(read_history(stage_dir)),
+                                                 "stopped_early": bool(model.stop_training)})
     with strategy.scope():
         return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
+
+
+def read_history(stage_dir):
+    """history.csv of a stage as one dict per epoch, in order; an epoch a resumed run logged twice
+    counts once, with its later row; "NA" (an epoch that did not validate) becomes None."""
+    path = Path(stage_dir) / "history.csv"
+    logged = {int(row["epoch"]): row for row in csv.DictReader(path.open())} if path.exists() else {}
+    return [{key: None if value in ("", "NA") else float(value) for key, value in logged[epoch].items()}
+            for epoch in sorted(logged)]
 
 
 def stage_seconds(stage_dir):

@@ -20,7 +20,8 @@ from common.errors import UserError
 from common.flops import count_flops
 from common.scorers import one_hot, scorers_for
 from datasets.pipeline import eval_pipeline
-from experiment.inference import by_tiles, check_classes, load_checkpoint, predictor, trained_on_crops
+from experiment.inference import (by_tiles, check_classes, data_of, load_checkpoint, predictor, run_config,
+                                  trained_on_crops)
 
 SUMMARY_KEYS = metrics.SCORES
 # The appearance-kernel ranges the papers used (DeconvNet: sxy 20, srgb 3, weight 5; pydensecrf's
@@ -192,14 +193,11 @@ def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None
     CRF when `crf` (CrfParams) is given, writes the results JSON to `output` (default:
     results_<dataset>_<split>.json beside the checkpoint) with the run's config, and returns it. An
     existing results file is replaced only with `overwrite`, and the check comes before the scoring."""
-    model, config = load_checkpoint(checkpoint)
-    dataset = dataset or config.get("dataset")
-    if not dataset:
-        raise UserError("--dataset is required: the checkpoint has no config.json naming its dataset")
+    dataset, data_dir = data_of(run_config(checkpoint), dataset, data_dir)
     output = Path(output or Path(checkpoint).with_name(f"results_{dataset}_{split}.json"))
     if output.exists() and not overwrite:
         raise UserError(f"{output} exists: pass --overwrite to replace it, or --output another file")
-    data_dir = data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
+    model, config = load_checkpoint(checkpoint)
     result = score(model, dataset, split, data_dir, batch_size, limit, overlays_dir, num_overlays, crf,
                    verbose=verbose, tiles=trained_on_crops(config), xla=xla)
     result["checkpoint"] = str(checkpoint)

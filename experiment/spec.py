@@ -43,9 +43,10 @@ class Experiment:
 
     @classmethod
     def of(cls, model, output, protocol="paper", dataset=None, backbone_weights=None, model_options=(),
-           **settings):
+           overrides=None, **settings):
         """The experiment of `model` under `protocol`; schedule values in `settings` (FLAG_FIELDS)
-        override the protocol's, the rest are Experiment fields."""
+        override the protocol's, the rest are Experiment fields; `overrides` changes other schedule
+        fields, field -> (value, reason) as `Schedule.override` takes them."""
         schedule = papers.get_schedule(model, protocol)
         dataset = dataset or schedule.dataset
         changes = {field: settings.pop(field) for field in FLAG_FIELDS if settings.get(field) is not None}
@@ -56,6 +57,8 @@ class Experiment:
         except ValueError as error:
             flags = ", ".join(f"--{flag_name(field)} {value}" for field, value in changes.items())
             raise UserError(f"{flags or 'the dataset'} does not fit the {protocol!r} protocol: {error}") from None
+        if overrides:
+            schedule = schedule.override(**overrides)
         options = dict(model_options)
         if backbone_weights:
             options["backbone_weights"] = backbone_weights
@@ -65,6 +68,8 @@ class Experiment:
                 raise UserError(f"--{flag_name(field)} {settings[field]} must be at least 1")
         if size is not None and min(size) < 1:
             raise UserError(f"--input-size {size[0]}x{size[1]}: both sizes must be positive")
+        if size is not None and tuple(size) != schedule.input_size:
+            schedule = schedule.override(input_size=(tuple(size), "--input-size"))
         return cls(model=model, protocol=protocol, schedule=schedule, dataset=dataset, output=Path(output),
                    model_options=options, input_size=tuple(size) if size else None, **settings)
 

@@ -5,8 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from common.metrics import (CHALLENGE_THRESHOLDS, SCORES, ConfusionMatrixMetric, boundary_scores, challenge_scores,
-                            confusion_matrix, rand_error, regions, thresholded_boundary_errors,
+from common.metrics import (SCORES, ConfusionMatrixMetric, boundary_scores, confusion_matrix, rand_error, regions,
                             segmentation_scores)
 
 
@@ -255,26 +254,3 @@ def test_boundary_scores_of_a_confusion_matrix():
     assert scores["pixel_error"] == pytest.approx(15 / 100)
     assert scores["foreground_iou"] == pytest.approx(30 / 45)
     assert scores["rand_error"] == pytest.approx(0.2)
-
-
-def test_the_challenge_rule_scores_every_threshold_and_keeps_each_error_at_its_best():
-    rng = np.random.default_rng(4)
-    labels = [(rng.random((12, 14)) < 0.3).astype(np.uint8) for _ in range(2)]  # 1 = boundary
-    labels[0][0, 0] = 255
-    probabilities = [np.clip(label + rng.normal(0, 0.4, label.shape), 0, 1) for label in labels]
-    wrong, rands, labelled = 0, [], 0
-    for label, probability in zip(labels, probabilities):
-        image_wrong, image_rand = thresholded_boundary_errors(label, probability, boundary_class=1)
-        for index, threshold in enumerate(CHALLENGE_THRESHOLDS):
-            predicted = (probability > threshold).astype(np.uint8)
-            cm = confusion_matrix(label, predicted, 2)
-            assert image_wrong[index] == cm.sum() - np.trace(cm)
-            assert image_rand[index] == pytest.approx(rand_error(label, predicted, 1))
-        wrong, labelled = wrong + image_wrong, labelled + np.count_nonzero(label != 255)
-        rands.append(image_rand)
-    scores = challenge_scores(wrong, labelled, rands)
-    assert scores["thresholds"] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-    np.testing.assert_allclose(scores["pixel_error"], wrong / labelled)
-    np.testing.assert_allclose(scores["rand_error"], np.mean(rands, axis=0))
-    assert scores["best_pixel_error"] == min(scores["pixel_error"])
-    assert scores["best_rand_error"] == min(scores["rand_error"])
