@@ -70,6 +70,14 @@ class Schedule:
     flip: bool = False
     scale_range: tuple[float, float] | None = None
     elastic: tuple[int, float] | None = None  # U-Net's deformation: (grid points per side, displacement std px)
+    rotation: float | None = None  # random rotation by up to +-this many degrees (datasets.pipeline.Augmentation)
+    gray_values: tuple[float, float] | None = None  # (black/white point shift, largest gamma factor): Augmentation
+    # Overlap-tile training: crops of a slice extended by this many mirrored pixels on every side, the
+    # model's border (input - output) / 2, so that the output of a crop lies anywhere inside the slice.
+    mirror_border: int | None = None
+    # Test-time augmentation: probabilities averaged over this many of the square's 8 symmetries
+    # (rotations by 90 degrees, each also flipped; experiment.inference.SYMMETRIES), 1 = none.
+    test_time_symmetries: int = 1
     # U-Net's per-pixel loss weights (eq. 2, common.weight_map): (w0, sigma px), for datasets with a
     # boundary class. The class weights become the map's w_c instead of weighting the loss apart.
     weight_map: tuple[float, float] | None = None
@@ -108,6 +116,10 @@ class Schedule:
                 raise ValueError(f"Schedule.{field}={getattr(self, field)!r} must be at least 1")
         if not self.learning_rate > 0:
             raise ValueError(f"Schedule.learning_rate={self.learning_rate!r} must be positive")
+        if self.mirror_border is not None and (self.mirror_border < 1 or not self.crop_size):
+            raise ValueError(f"Schedule.mirror_border={self.mirror_border!r} needs a crop_size and must be >= 1")
+        if not 1 <= self.test_time_symmetries <= 8:
+            raise ValueError(f"Schedule.test_time_symmetries={self.test_time_symmetries!r}: 1 (none) to 8 (all)")
         if self.validate_every < 1 or (self.patience is not None and self.patience < 1):
             raise ValueError(f"Schedule.validate_every={self.validate_every} and patience={self.patience} must be >= 1")
 

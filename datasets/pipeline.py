@@ -25,18 +25,29 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random training transforms, applied as scale -> elastic -> crop -> flip, identically to image and label."""
+    """Random training transforms, applied identically to image and targets in this order: scale ->
+    rotation and elastic deformation (one resampling) -> gray values -> mirrored border -> crop (a
+    random shift) -> flip."""
     crop_size: tuple[int, int] | None = None  # (height, width); a smaller image is padded: image 0, label ignore
     flip: bool = False  # horizontal flip with probability 1/2
     scale_range: tuple[float, float] | None = None  # rescale by a factor drawn uniformly from this range
     # U-Net's elastic deformation: (grid points per side, displacement std in pixels), the paper's (3, 10.0)
     elastic: tuple[int, float] | None = None
+    rotation: float | None = None  # rotate about the centre by an angle drawn uniformly from +-rotation degrees
+    # Gray-value variation: (shift of the black and the white point, as a fraction of the range, drawn
+    # uniformly from +-value; the largest gamma factor, gamma drawn log-uniformly from [1/value, value])
+    gray_values: tuple[float, float] | None = None
+    # U-Net's overlap-tile training (sec. 2, Fig. 2): extend the image by this many mirrored pixels on
+    # every side before the crop, so that a crop's output (its centre, smaller by this border) lies
+    # anywhere inside the image and every pixel of it is supervised, with mirrored context around it.
+    mirror_border: int | None = None
 
     @classmethod
     def of(cls, schedule):
         """The transforms a `common.schedule.Schedule` names."""
         return cls(crop_size=schedule.crop_size, flip=schedule.flip, scale_range=schedule.scale_range,
-                   elastic=schedule.elastic)
+                   elastic=schedule.elastic, rotation=schedule.rotation, gray_values=schedule.gray_values,
+                   mirror_border=schedule.mirror_border)
 
 
 def label_map_from(values, num_classes):
@@ -147,19 +158,30 @@ def _mirror(coords, limit):
     return tf.clip_by_value(limit - tf.abs(limit - coords), 0, limit)
 
 
-def _random_elastic(image, targets, grid_points, sigma, seed):
-    """U-Net's elastic deformation (sec. 3.1): displacements drawn from N(0, sigma^2) pixels on a
-    coarse grid_points x grid_points grid, interpolated bicubically to every pixel (tf.image.resize:
-    the grid values sit at the centres of a grid_points x grid_points partition of the image). Each
-    pixel samples the input at its displaced position, mirrored at the border: the image bilinearly,
-    the targets at the nearest pixel, so class ids are never blended.
+def _random_warp(image, targets, rotation, elastic, rotation_seed, elastic_seed):
+    """Rotation about the image centre by an angle from +-`rotation` degrees, and U-Net's elastic
+    deformation (sec. 3.1): displacements drawn from N(0, sigma^2) pixels on a coarse grid_points x
+    grid_points grid (`elastic`), interpolated bicubically to every pixel (tf.image.resize: the grid
+    values sit at the centres of a grid_points x grid_points partition of the image). Each pixel
+    samples the input once at its moved position, mirrored at the border: the image bilinearly, the
+    targets at the nearest pixel, so class ids are never blended.
     """
     size = tf.shape(targets)[:2]
-    coarse = tf.random.stateless_normal([1, grid_points, grid_points, 2], seed, stddev=sigma)
-    displacement = tf.image.resize(coarse, size, method="bicubic")[0]
     limit = tf.cast(size - 1, tf.float32)
     rows, cols = tf.meshgrid(tf.range(limit[0] + 1), tf.range(limit[1] + 1), indexing="ij")
-    y, x = _mirror(rows + displacement[..., 0], limit[0]), _mirror(cols + displacement[..., 1], limit[1])
+    y, x = rows, cols
+    if rotation:
+        angle = tf.random.stateless_uniform([], rotation_seed, -rotation, rotation) * (math.pi / 180)
+        centre_y, centre_x = limit[0] / 2, limit[1] / 2
+        dy, dx = rows - centre_y, cols - centre_x
+        y = centre_y + tf.cos(angle) * dy - tf.sin(angle) * dx
+        x = centre_x + tf.sin(angle) * dy + tf.cos(angle) * dx
+    if elastic:
+        grid_points, sigma = elastic
+        coarse = tf.random.stateless_normal([1, grid_points, grid_points, 2], elastic_seed, stddev=sigma)
+        displacement = tf.image.resize(coarse, size, method="bicubic")[0]
+        y, x = y + displacement[..., 0], x + displacement[..., 1]
+    y, x = _mirror(y, limit[0]), _mirror(x, limit[1])
 
     def at(yy, xx):
         return tf.gather_nd(image, tf.cast(tf.stack([yy, xx], -1), tf.int32))
@@ -172,6 +194,20 @@ def _random_elastic(image, targets, grid_points, sigma, seed):
     return image, targets
 
 
+def _random_gray_values(image, point_shift, max_gamma, seed):
+    """A random monotone gray-value curve: black and white points moved by up to `point_shift` of the
+    0..255 range, then a gamma drawn log-uniformly from [1/max_gamma, max_gamma]; clipped to 0..255."""
+    black, white, log_gamma = tf.unstack(tf.random.stateless_uniform([3], seed, -1.0, 1.0))
+    black, white = 255 * point_shift * black, 255 * (1 + point_shift * white)
+    normalised = tf.clip_by_value((image - black) / (white - black), 0.0, 1.0)
+    return 255 * normalised ** tf.exp(log_gamma * math.log(max_gamma))
+
+
+def _mirror_pad(image, targets, border):
+    paddings = [[border, border], [border, border], [0, 0]]
+    return tf.pad(image, paddings, mode="REFLECT"), tf.pad(targets, paddings, mode="REFLECT")
+
+
 def _random_flip(image, targets, seed):
     flip = tf.random.stateless_uniform([], seed) < 0.5
     return tf.cond(flip, lambda: (tf.reverse(image, [1]), tf.reverse(targets, [1])), lambda: (image, targets))
@@ -182,12 +218,17 @@ def _augment(example, seed, augment, input_size):
     image, label, *weights = example
     image = tf.cast(image, tf.float32)
     targets = tf.stack([tf.cast(label, tf.float32), *weights], axis=-1)
-    # A 4th seed leaves the first three unchanged: stateless_split(seed, 4)[:3] == stateless_split(seed, 3).
-    scale_seed, crop_seed, flip_seed, elastic_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    # More seeds leave the first ones unchanged: stateless_split(seed, n)[:3] == stateless_split(seed, 3).
+    scale_seed, crop_seed, flip_seed, elastic_seed, rotation_seed, gray_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 6))
     if augment.scale_range:
         image, targets = _random_scale(image, targets, augment.scale_range, scale_seed)
-    if augment.elastic:
-        image, targets = _random_elastic(image, targets, *augment.elastic, elastic_seed)
+    if augment.rotation or augment.elastic:
+        image, targets = _random_warp(image, targets, augment.rotation, augment.elastic, rotation_seed, elastic_seed)
+    if augment.gray_values:
+        image = _random_gray_values(image, *augment.gray_values, gray_seed)
+    if augment.mirror_border:
+        image, targets = _mirror_pad(image, targets, augment.mirror_border)
     if augment.crop_size:
         image, targets = _random_crop(image, targets, augment.crop_size, crop_seed)
     elif input_size:
@@ -244,19 +285,26 @@ def train_pipeline(ds, batch_size, input_size=None, augment=Augmentation(), shuf
     return epochs[0].prefetch(AUTOTUNE)
 
 
-def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=False):
+def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=False, mirror_border=None):
     """Decoded examples -> batches of (float32 image, resized to `input_size` if given; int32 label
     at its original size, since scores are computed at the labels' own resolution).
 
     `resize_labels` also resizes the labels (nearest): for validation inside `fit`, whose metrics
-    compare labels with the model's output at its input size.
+    compare labels with the model's output at its input size. With `mirror_border` (overlap-tile
+    training) validation stays at the data's own scale instead: image and labels extended by that
+    many mirrored pixels on every side and centre-cropped to `input_size`, so that the model's output
+    covers the centre of each image (the whole image is scored by tiles after training).
     """
     if cache:
         ds = ds.cache()
 
     def prepare(image, label):
         image = tf.cast(image, tf.float32)
-        if input_size and resize_labels:
+        if input_size and mirror_border:
+            image, label = _mirror_pad(image, label[..., None], mirror_border)
+            image = tf.image.resize_with_crop_or_pad(image, *input_size)
+            label = tf.image.resize_with_crop_or_pad(label, *input_size)[..., 0]
+        elif input_size and resize_labels:
             image, label = _resize_pair(image, label[..., None], input_size)
             label = label[..., 0]
         elif input_size:

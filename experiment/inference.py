@@ -39,7 +39,22 @@ def forward_pass(model, xla=True):
                        jit_compile=xla or None)
 
 
-def predictor(model, tiles=False, xla=True):
+# The square's symmetries as (quarter turns, flip first): the identity, then the three rotations,
+# then the four flipped ones. U-Net's Table 1 averaged "over 7 rotated versions of the input".
+SYMMETRIES = ((0, False), (1, False), (2, False), (3, False), (0, True), (1, True), (2, True), (3, True))
+
+
+def _transformed(images, turns, flip):
+    images = tf.reverse(images, [2]) if flip else images
+    return tf.image.rot90(images, turns)
+
+
+def _restored(maps, turns, flip):
+    maps = tf.image.rot90(maps, -turns % 4)
+    return tf.reverse(maps, [2]) if flip else maps
+
+
+def predictor(model, tiles=False, xla=True, symmetries=1):
     """A function: original images -> (class ids, softmax probabilities) at their own size.
 
     A model whose output has its input's size runs on the image resized to its input size (when
@@ -47,11 +62,15 @@ def predictor(model, tiles=False, xla=True):
     unpadded convolutions, whose output is its input less a border (U-Net), predicts the image
     by overlap-tiles with mirrored context instead (`common.tiling`), and so does any model with
     `tiles`: one trained on random crops sees test images at their own scale, tile by tile.
+    `symmetries` > 1 averages the probabilities over that many of the image's rotated and flipped
+    versions (`SYMMETRIES`), each mapped back before averaging.
     `xla` compiles the network's forward pass whole with XLA, which fuses its element-wise ops: on
     this CPU much faster inference for ENet, SegNet and the FCNs, none for SegNet-Basic, DeconvNet
     and U-Net (BENCHMARKS.md, the "+ XLA" rows); the same predictions up to float rounding
     (tests/test_predict.py); compiled once per input shape.
     """
+    if not 1 <= symmetries <= len(SYMMETRIES):
+        raise UserError(f"symmetries={symmetries}: between 1 (the image as it is) and {len(SYMMETRIES)}")
     input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
     logits_of = forward_pass(model, xla)
 
@@ -64,11 +83,22 @@ def predictor(model, tiles=False, xla=True):
         return np.stack([overlap_tile_predict(lambda batch: logits_of(batch).numpy(), image, input_size, output_size)
                          for image in images.numpy()])
 
+    logits_at_size = tiled_logits if by_tiles(model, tiles) else resized_logits
+
     def predict(images):
-        logits = tiled_logits(images) if by_tiles(model, tiles) else resized_logits(images)
-        return tf.argmax(logits, axis=-1, output_type=tf.int32), tf.nn.softmax(logits)
+        probabilities = 0
+        for turns, flip in SYMMETRIES[:symmetries]:
+            logits = logits_at_size(_transformed(images, turns, flip))
+            probabilities += _restored(tf.nn.softmax(logits), turns, flip)
+        probabilities /= symmetries
+        return tf.argmax(probabilities, axis=-1, output_type=tf.int32), probabilities
 
     return predict
+
+
+def test_time_symmetries(config):
+    """How many symmetries a run config's schedule averages its predictions over (1 = none)."""
+    return int(config.get("schedule", {}).get("test_time_symmetries", 1))
 
 
 def check_classes(model, info):

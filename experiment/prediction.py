@@ -13,7 +13,7 @@ import datasets
 from common import viz
 from common.crf import CrfPool
 from common.errors import UserError
-from experiment.inference import by_tiles, load_checkpoint, predictor, trained_on_crops
+from experiment.inference import by_tiles, load_checkpoint, predictor, test_time_symmetries, trained_on_crops
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -60,12 +60,13 @@ def save_label_png(path, labels, palette):
     image.save(path)
 
 
-def predict_files(checkpoint, inputs, output, crf_params=None, xla=True):
-    """Writes `<name>_labels.png` and `<name>_overlay.png` into `output` for every image of `inputs`."""
+def predict_files(checkpoint, inputs, output, crf_params=None, xla=True, symmetries=None):
+    """Writes `<name>_labels.png` and `<name>_overlay.png` into `output` for every image of `inputs`,
+    averaged over `symmetries` rotated/flipped versions (default: the run's schedule's)."""
     model, config = load_checkpoint(checkpoint)
     palette = palette_of(config, model.output_shape[-1])
     class_names = config.get("class_names") or [f"class {index}" for index in range(model.output_shape[-1])]
-    predict = predictor(model, trained_on_crops(config), xla)
+    predict = predictor(model, trained_on_crops(config), xla, symmetries or test_time_symmetries(config))
     paths = image_paths(inputs)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 import datasets
 import papers
-from common import class_weights, results
+from common import checkpoints, class_weights, results
 from common.errors import UserError
 from common.losses import SegmentationCrossEntropy
 from common.schedule import Stage, schedule_differences
@@ -100,7 +100,8 @@ def _fit(experiment):
     val_batches = None
     if "val" in info.splits:
         val_source, _ = datasets.load(experiment.dataset, "val", experiment.data_dir)
-        val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True)
+        val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True,
+                                    mirror_border=schedule.mirror_border)
         if experiment.val_steps:
             val_batches = val_batches.take(experiment.val_steps)
 
@@ -247,7 +248,7 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
     strategy = tf.distribute.MirroredStrategy() if experiment.distribute else tf.distribute.get_strategy()
     if (stage_dir / "done.json").exists():
         with strategy.scope():
-            return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
+            return checkpoints.load_model(stage_dir / "model.keras")
     with strategy.scope():
         model = build(**stage.model_options)
         if previous is not None:
@@ -256,6 +257,10 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
                                           epochs=stage.epochs, stages=())
         compile_for_training(model, stage_schedule, loss, steps_per_epoch)
     output_size = model.output_shape[1:3]
+    border = {(size_in - size_out) // 2 for size_in, size_out in zip(input_size, output_size)}
+    if schedule.mirror_border is not None and border != {schedule.mirror_border}:
+        raise UserError(f"Schedule.mirror_border={schedule.mirror_border} but {model.name} at {input_size} loses a "
+                        f"border of {sorted(border)} pixels (input {input_size}, output {output_size})")
     make_train_batches, val_batches, bn_batches = batches
     first_epoch = resumed_epoch(stage_dir / "backup")
     if first_epoch:
@@ -278,7 +283,7 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
                                                  "epochs_trained": len(read_history(stage_dir)),
                                                  "stopped_early": bool(model.stop_training)})
     with strategy.scope():
-        return keras.models.load_model(stage_dir / "model.keras", compile=False, safe_mode=True)
+        return checkpoints.load_model(stage_dir / "model.keras")
 
 
 def read_history(stage_dir):

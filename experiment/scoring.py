@@ -21,7 +21,7 @@ from common.flops import count_flops
 from common.scorers import one_hot, scorers_for
 from datasets.pipeline import eval_pipeline
 from experiment.inference import (by_tiles, check_classes, data_of, load_checkpoint, predictor, run_config,
-                                  trained_on_crops)
+                                  test_time_symmetries, trained_on_crops)
 
 SUMMARY_KEYS = metrics.SCORES
 # The appearance-kernel ranges the papers used (DeconvNet: sxy 20, srgb 3, weight 5; pydensecrf's
@@ -31,14 +31,14 @@ CRF_GRID = {"bilateral_sxy": (20, 50, 80), "bilateral_srgb": (3, 5, 13), "bilate
 
 
 def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False,
-                xla=True):
+                xla=True, symmetries=1):
     """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
     check_classes(model, datasets.get_info(dataset, data_dir))
     source, info = datasets.load(dataset, split, data_dir)
     if limit:
         source = source.take(limit)
     num_images = int(source.cardinality())
-    predict = predictor(model, tiles, xla)
+    predict = predictor(model, tiles, xla, symmetries)
     progress = keras.utils.Progbar(num_images, verbose=1 if verbose else 0, unit_name="image")
 
     def examples():
@@ -51,15 +51,17 @@ def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, 
 
 
 def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-          crf_params=None, verbose=True, tiles=False, xla=True):
+          crf_params=None, verbose=True, tiles=False, xla=True, symmetries=1):
     """Scores `model` on `dataset`/`split` with the dataset's scorers (`common.scorers.scorers_for`); returns
     the results dict: each scorer's result under its key ("metrics": the confusion-matrix scores), its
     one-line summary under "summaries", the confusion matrix, timing and provenance.
 
     With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
-    cores, overlapping the network) by a second set of the same scorers, under "crf".
+    cores, overlapping the network) by a second set of the same scorers, under "crf". `symmetries`:
+    test-time averaging over rotated and flipped inputs (`experiment.inference.predictor`).
     """
-    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles, xla)
+    examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles, xla,
+                                             symmetries)
     scorers = scorers_for(info)
     crf_scorers, crf_seconds = scorers_for(info), []
     pool = CrfPool(crf_params) if crf_params is not None else None
@@ -95,6 +97,7 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
         "input_size": list(model.input_shape[1:3]),
         "inference": "tiles" if by_tiles(model, tiles) else "resize",
         "xla": xla,
+        "test_time_symmetries": symmetries,
         "class_names": list(info.class_names),
         **scored(scorers),
         "confusion_matrix": scorers[0].confusion.tolist(),
@@ -188,18 +191,21 @@ def crf_params(config, params_file=None, preset=None, overrides=()):
 
 
 def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None, crf=None, batch_size=1,
-                     limit=None, overlays_dir=None, num_overlays=0, xla=True, verbose=True, overwrite=False):
+                     limit=None, overlays_dir=None, num_overlays=0, xla=True, verbose=True, overwrite=False,
+                     symmetries=None):
     """Scores the `.keras` checkpoint on `split` of its training dataset (or `dataset`), with the dense
     CRF when `crf` (CrfParams) is given, writes the results JSON to `output` (default:
     results_<dataset>_<split>.json beside the checkpoint) with the run's config, and returns it. An
-    existing results file is replaced only with `overwrite`, and the check comes before the scoring."""
+    existing results file is replaced only with `overwrite`, and the check comes before the scoring.
+    `symmetries` (test-time averaging) defaults to the run's schedule's."""
     dataset, data_dir = data_of(run_config(checkpoint), dataset, data_dir)
     output = Path(output or Path(checkpoint).with_name(f"results_{dataset}_{split}.json"))
     if output.exists() and not overwrite:
         raise UserError(f"{output} exists: pass --overwrite to replace it, or --output another file")
     model, config = load_checkpoint(checkpoint)
     result = score(model, dataset, split, data_dir, batch_size, limit, overlays_dir, num_overlays, crf,
-                   verbose=verbose, tiles=trained_on_crops(config), xla=xla)
+                   verbose=verbose, tiles=trained_on_crops(config), xla=xla,
+                   symmetries=symmetries or test_time_symmetries(config))
     result["checkpoint"] = str(checkpoint)
     result["train_config"] = config
     results.write_json(output, result)

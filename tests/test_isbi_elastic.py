@@ -1,5 +1,5 @@
-"""The ISBI 2012 loader on tiny files written here and on the real copy when present; the elastic
-deformation of datasets.pipeline."""
+"""The ISBI 2012 loader on tiny files written here and on the real copy when present; U-Net's
+augmentations in datasets.pipeline: elastic deformation, rotation, gray values, overlap-tile crops."""
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +8,8 @@ import tensorflow as tf
 from PIL import Image
 
 import datasets
-from datasets.pipeline import Augmentation, train_pipeline
+from common.schedule import Schedule
+from datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
 
 SHARED_ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012"
 SIZE = 12
@@ -109,3 +110,74 @@ def test_nearest_label_sampling_follows_the_bilinear_image():
     out_image, out_label = augmented(image, label.astype(np.uint8), Augmentation(elastic=(3, 4.0)), seed=5)
     y, x = np.round(out_image[0, ..., 0] / 4).astype(int), np.round(out_image[0, ..., 1] / 4).astype(int)
     np.testing.assert_array_equal(out_label[0], label[y, x])
+
+
+def coordinate_image(height, width):
+    """An image whose channels are each pixel's own row and column (x4), and a label of distinct ids."""
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    image = np.stack([rows * 4, cols * 4, np.zeros_like(rows)], -1).astype(np.uint8)
+    return image, ((rows * width + cols) % 251).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rotation_turns_the_image_about_its_centre_within_the_range(seed):
+    image, label = coordinate_image(41, 41)
+    out_image, out_label = augmented(image, label, Augmentation(rotation=30.0), seed=seed)
+    y, x = out_image[0, ..., 0] / 4, out_image[0, ..., 1] / 4
+    inner = np.s_[14:27, 14:27]  # sampled inside the image whatever the angle: no mirroring there
+    dy_dcol, dx_dcol = np.diff(y, axis=1)[inner].mean(), np.diff(x, axis=1)[inner].mean()
+    dy_drow, dx_drow = np.diff(y, axis=0)[inner].mean(), np.diff(x, axis=0)[inner].mean()
+    np.testing.assert_allclose([dy_drow, dx_dcol], [np.cos(np.arctan2(dx_drow, dy_drow))] * 2, atol=0.02)
+    np.testing.assert_allclose([dx_drow, dy_dcol], [np.sin(np.arctan2(dx_drow, dy_drow)), -dx_drow], atol=0.02)
+    assert abs(np.degrees(np.arctan2(dx_drow, dy_drow))) <= 30.5
+    np.testing.assert_allclose([y[20, 20], x[20, 20]], [20, 20], atol=0.51)  # the centre stays
+    rows, cols = np.round(y).astype(int), np.round(x).astype(int)
+    np.testing.assert_array_equal(out_label[0][inner], label[rows[inner], cols[inner]])  # labels follow, unblended
+
+
+def test_gray_values_are_a_monotone_curve_that_leaves_labels_alone():
+    image = np.random.default_rng(4).integers(0, 256, (30, 30, 3), dtype=np.uint8)
+    label = np.random.default_rng(5).integers(0, 2, (30, 30), dtype=np.uint8)
+    outputs = [augmented(image, label, Augmentation(gray_values=(0.1, 1.25)), seed=seed) for seed in range(3)]
+    for out_image, out_label in outputs:
+        np.testing.assert_array_equal(out_label[0], label)
+        order = np.argsort(image.ravel(), kind="stable")
+        assert np.all(np.diff(out_image[0].ravel()[order]) >= -1e-3)  # monotone in the input value
+        assert 0 <= out_image.min() and out_image.max() <= 255
+        assert not np.allclose(out_image[0], image)
+    assert not np.allclose(outputs[0][0], outputs[1][0])
+
+
+def test_overlap_tile_crops_put_their_output_anywhere_inside_the_image():
+    # A 12x12 slice, crops of 10 with a mirrored border of 2: the 6x6 output centre of every crop
+    # is a window of the slice itself, at offsets 0..6 in both directions.
+    image, label = coordinate_image(12, 12)
+    augment = Augmentation(crop_size=(10, 10), mirror_border=2)
+    offsets = set()
+    for seed in range(40):
+        _, out_label = augmented(image, label, augment, seed=seed)
+        centre = out_label[0, 2:8, 2:8]
+        top, left = divmod(int(np.flatnonzero(label == centre[0, 0])[0]), 12)
+        np.testing.assert_array_equal(centre, label[top:top + 6, left:left + 6])
+        # and the border around it is the mirrored slice
+        np.testing.assert_array_equal(out_label[0], np.pad(label, 2, mode="reflect")[top:top + 10, left:left + 10])
+        offsets.add((top, left))
+    tops, lefts = zip(*offsets)
+    assert min(tops) == 0 and max(tops) == 6 and min(lefts) == 0 and max(lefts) == 6
+
+
+def test_validation_with_a_mirrored_border_sees_the_centre_at_its_own_scale():
+    image, label = coordinate_image(12, 12)
+    ds = tf.data.Dataset.from_tensors((image, label))
+    (out_image, out_label), = eval_pipeline(ds, 1, (10, 10), mirror_border=2).as_numpy_iterator()
+    np.testing.assert_array_equal(out_label[0], np.pad(label, 2, mode="reflect")[3:13, 3:13])
+    np.testing.assert_array_equal(out_label[0, 2:8, 2:8], label[3:9, 3:9])
+    assert out_image.shape == (1, 10, 10, 3)
+
+
+def test_a_mirrored_border_needs_crops_and_the_symmetries_a_count_up_to_8():
+    base = dict(dataset="isbi2012", input_size=(572, 572), batch_size=1, epochs=1, learning_rate=0.01, source="test")
+    with pytest.raises(ValueError, match="mirror_border=92 needs a crop_size"):
+        Schedule(**base, mirror_border=92)
+    with pytest.raises(ValueError, match="test_time_symmetries=9"):
+        Schedule(**base, test_time_symmetries=9)

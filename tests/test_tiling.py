@@ -58,3 +58,35 @@ def test_a_crop_trained_model_predicts_by_tiles_at_the_images_own_scale():
 def softmax(logits):
     exp = np.exp(logits - logits.max(-1, keepdims=True))
     return exp / exp.sum(-1, keepdims=True)
+
+
+def test_test_time_symmetries_average_the_predictions_of_turned_and_flipped_inputs():
+    import keras
+    import tensorflow as tf
+
+    import experiment
+    from common.errors import UserError
+
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same", name="asymmetric")(inputs))
+    image = np.random.default_rng(2).uniform(0, 1, (1, 16, 16, 3)).astype("float32")  # no saturated ties
+    single = experiment.predictor(model, xla=False)(tf.constant(image))[1].numpy()
+    turned = softmax(model.predict(np.rot90(image, 1, axes=(1, 2)), verbose=0))
+    expected = (single + np.rot90(turned, -1, axes=(1, 2))) / 2
+    labels, probs = (t.numpy() for t in experiment.predictor(model, xla=False, symmetries=2)(tf.constant(image)))
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+    np.testing.assert_array_equal(labels, expected.argmax(-1))
+    by_hand = []
+    for flip in (False, True):
+        for turns in range(4):
+            seen = np.rot90(image[:, :, ::-1] if flip else image, turns, axes=(1, 2))
+            back = np.rot90(softmax(model.predict(seen, verbose=0)), -turns, axes=(1, 2))
+            by_hand.append(back[:, :, ::-1] if flip else back)
+    all_eight = experiment.predictor(model, xla=False, symmetries=8)(tf.constant(image))[1].numpy()
+    np.testing.assert_allclose(all_eight, np.mean(by_hand, axis=0), atol=1e-6)
+    # A pointwise model commutes with every symmetry: averaging changes nothing.
+    pointwise = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    np.testing.assert_allclose(experiment.predictor(pointwise, xla=False, symmetries=8)(tf.constant(image))[1],
+                               experiment.predictor(pointwise, xla=False)(tf.constant(image))[1], atol=1e-6)
+    with pytest.raises(UserError, match="symmetries=9"):
+        experiment.predictor(model, symmetries=9)
