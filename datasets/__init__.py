@@ -5,6 +5,7 @@ A dataset is one module exposing `info(data_dir=None, **options) -> DatasetInfo`
 image, uint8 [H, W] label) pairs in a fixed order, labels 0..K-1 with 255 ignored. Adding a
 dataset is adding its module and one line to `_MODULES`.
 """
+from common.errors import DataError
 from datasets import camvid, folder, isbi2012, mnist_cifar, synthetic, voc
 from datasets.base import DatasetInfo
 
@@ -20,7 +21,7 @@ def list_datasets():
 
 def _module(name):
     if name not in _MODULES:
-        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
+        raise DataError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
     return _MODULES[name]
 
 

@@ -64,5 +64,5 @@ def read_list(path):
         raise MissingFile(f"list file not found: {path}")
     lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not lines:
-        raise ValueError(f"list file is empty: {path}")
+        raise DataError(f"list file is empty: {path}")
     return lines

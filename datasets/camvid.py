@@ -5,6 +5,7 @@
 PNGs with values 0..10 for the classes and 11 for void, which becomes the ignore label (SegNet's
 `ignore_label: 11`); any other value is an error.
 """
+from common.errors import DataError
 from datasets.base import IGNORE_LABEL, DatasetInfo, data_root, read_list
 from datasets.pipeline import decode_pairs, label_map_from
 
@@ -29,6 +30,6 @@ def load(split, data_dir=None):
     pairs = [line.split() for line in read_list(list_file)]
     for number, pair in enumerate(pairs, 1):
         if len(pair) != 2:
-            raise ValueError(f"{list_file}:{number}: expected '<image> <label>', got {' '.join(pair)!r}")
+            raise DataError(f"{list_file}:{number}: expected '<image> <label>', got {' '.join(pair)!r}")
     return decode_pairs([root / image for image, _ in pairs], [root / label for _, label in pairs],
                         INFO.num_classes, label_map=LABEL_MAP)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import DataError, MissingFile
 from datasets.base import IGNORE_LABEL, DatasetInfo, color_map, data_root, read_list
 from datasets.pipeline import decode_pairs, label_map_from
 
@@ -29,10 +30,10 @@ def _read_classes(path):
     if {len(row) for row in rows} == {1}:
         return tuple(row[0] for row in rows), None
     if {len(row) for row in rows} != {2} or not all(row[1].isdigit() and int(row[1]) <= 255 for row in rows):
-        raise ValueError(f"{path}: every line must be `name` or every line `name value` with value 0..255")
+        raise DataError(f"{path}: every line must be `name` or every line `name value` with value 0..255")
     values = [int(value) for _, value in rows]
     if len(set(values)) != len(values):
-        raise ValueError(f"{path}: two classes share a mask value: {values}")
+        raise DataError(f"{path}: two classes share a mask value: {values}")
     return tuple(name for name, _ in rows), values
 
 
@@ -51,15 +52,15 @@ def info(data_dir=None, **options):
 
 def _files_by_stem(folder, suffixes):
     if not folder.is_dir():
-        raise FileNotFoundError(f"folder not found: {folder}")
+        raise MissingFile(f"folder not found: {folder}")
     files = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in suffixes:
             if path.stem in files:
-                raise ValueError(f"two files with stem {path.stem!r}: {files[path.stem]} and {path}")
+                raise DataError(f"two files with stem {path.stem!r}: {files[path.stem]} and {path}")
             files[path.stem] = path
     if not files:
-        raise ValueError(f"no {'/'.join(suffixes)} files in {folder}")
+        raise DataError(f"no {'/'.join(suffixes)} files in {folder}")
     return files
 
 
@@ -68,10 +69,10 @@ def _pairs(root):
     images, masks = _files_by_stem(root / "images", IMAGE_SUFFIXES), _files_by_stem(root / "masks", (".png",))
     without_mask, without_image = sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys())
     if without_mask:
-        raise FileNotFoundError(f"image {images[without_mask[0]]} has no mask {root / 'masks' / without_mask[0]}.png"
+        raise MissingFile(f"image {images[without_mask[0]]} has no mask {root / 'masks' / without_mask[0]}.png"
                                 f" ({len(without_mask)} images without a mask)")
     if without_image:
-        raise FileNotFoundError(f"mask {masks[without_image[0]]} has no image in {root / 'images'}"
+        raise MissingFile(f"mask {masks[without_image[0]]} has no image in {root / 'images'}"
                                 f" ({len(without_image)} masks without an image)")
     return {stem: (images[stem], masks[stem]) for stem in sorted(images)}
 
@@ -82,14 +83,14 @@ def _split_stems(root, split, pairs):
         listed = read_list(split_file)
         for stem in listed:
             if stem not in pairs:
-                raise FileNotFoundError(f"{split_file} lists {stem!r}, which has no image/mask pair")
+                raise MissingFile(f"{split_file} lists {stem!r}, which has no image/mask pair")
         return listed
     stems = list(pairs)
     shuffled = [stems[i] for i in np.random.default_rng(SPLIT_SEED).permutation(len(stems))]
     num_eval = max(1, len(stems) // 10)
     parts = {"val": shuffled[:num_eval], "test": shuffled[num_eval:2 * num_eval], "train": shuffled[2 * num_eval:]}
     if not parts[split]:
-        raise ValueError(f"split {split!r} of {root} is empty: {len(stems)} images are too few for an 80/10/10 split")
+        raise DataError(f"split {split!r} of {root} is empty: {len(stems)} images are too few for an 80/10/10 split")
     return sorted(parts[split])
 
 

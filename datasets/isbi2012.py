@@ -10,6 +10,7 @@ by default), "val" = the last `val_images` (25..29), "trainval" = all 30, what t
 on. The challenge's test slices (`test/images`) have hidden labels, scored only by its server:
 "test" is refused rather than yielding examples without labels.
 """
+from common.errors import DataError, MissingFile
 from datasets.base import DatasetInfo, data_root
 from datasets.pipeline import decode_pairs, label_map_from
 
@@ -26,25 +27,25 @@ def info(data_dir=None, **options):
 
 def _numbered_pngs(folder):
     if not folder.is_dir():
-        raise FileNotFoundError(f"folder not found: {folder}")
+        raise MissingFile(f"folder not found: {folder}")
     paths = list(folder.glob("*.png"))
     unnumbered = [path.name for path in paths if not path.stem.isdigit()]
     if unnumbered:
-        raise ValueError(f"expected slices named N.png in {folder}, found {unnumbered[0]}")
+        raise DataError(f"expected slices named N.png in {folder}, found {unnumbered[0]}")
     if not paths:
-        raise ValueError(f"no N.png slices in {folder}")
+        raise DataError(f"no N.png slices in {folder}")
     return sorted(paths, key=lambda path: int(path.stem))
 
 
 def load(split, data_dir=None, val_images=VAL_IMAGES):
     if split == "test":
-        raise ValueError("isbi2012 has no 'test' split to load: the challenge keeps the test labels hidden and "
+        raise DataError("isbi2012 has no 'test' split to load: the challenge keeps the test labels hidden and "
                          "scores submissions on its server; evaluate on 'val' (held-out labelled slices)")
     INFO.check_split(split)
     root = data_root(data_dir, "isbi2012", "../shared/data/isbi2012")
     images = _numbered_pngs(root / "train" / "images")
     if not 0 < val_images < len(images):
-        raise ValueError(f"val_images={val_images} must leave both splits non-empty ({len(images)} labelled slices)")
+        raise DataError(f"val_images={val_images} must leave both splits non-empty ({len(images)} labelled slices)")
     selected = {"train": images[:-val_images], "val": images[-val_images:], "trainval": images}[split]
     labels = [root / "train" / "labels" / path.name for path in selected]
     return decode_pairs(selected, labels, INFO.num_classes, label_map=LABEL_MAP)

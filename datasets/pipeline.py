@@ -9,6 +9,7 @@ are often palette ('P') images whose pixel values are class indices, which `deco
 expand into the palette's RGB colours.
 """
 import functools
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from PIL import Image
 
 from common.errors import DataError, MissingFile
 from datasets.base import IGNORE_LABEL
+from datasets.scan import scan_pairs
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -103,17 +105,20 @@ def read_pair(image_path, label_path, label_map=None, *, num_classes, ignore_lab
 
 
 def decode_pairs(image_paths, label_paths, num_classes, ignore_label=IGNORE_LABEL, label_map=None):
-    """Dataset of decoded (image, label) pairs in the given order; missing files fail here, eagerly."""
+    """Dataset of decoded (image, label) pairs in the given order. Every pair is checked here, eagerly:
+    missing files, then one read of each pair not read before (`datasets.scan`)."""
     image_paths, label_paths = [str(path) for path in image_paths], [str(path) for path in label_paths]
     if len(image_paths) != len(label_paths):
-        raise ValueError(f"{len(image_paths)} images but {len(label_paths)} labels")
+        raise DataError(f"{len(image_paths)} images but {len(label_paths)} labels")
     if not image_paths:
-        raise ValueError("no image/label pairs to load")
+        raise DataError("no image/label pairs to load")
     for image_path, label_path in zip(image_paths, label_paths):
         for path in (image_path, label_path):
             if not os.path.isfile(path):
                 raise MissingFile(f"missing file {path} (pair: image {image_path}, label {label_path})")
     read = functools.partial(read_pair, label_map=label_map, num_classes=num_classes, ignore_label=ignore_label)
+    mapping = "none" if label_map is None else hashlib.sha256(np.asarray(label_map).tobytes()).hexdigest()[:12]
+    scan_pairs(zip(image_paths, label_paths), read, f"classes {num_classes}, ignore {ignore_label}, map {mapping}")
 
     def decode(image_path, label_path):
         image, label = tf.numpy_function(read, [image_path, label_path], [tf.uint8, tf.uint8], stateful=False)

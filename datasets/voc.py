@@ -7,6 +7,7 @@ The border value 255 stays the ignore label (never background), as in the offici
 Not read from TensorFlow Datasets: its only VOC builder (`voc`, configs 2007 and 2012, checked
 with tensorflow-datasets 4.9.10) has images, boxes and per-image labels but no segmentation masks.
 """
+from common.errors import MissingFile
 from datasets.base import DatasetInfo, color_map, data_root, read_list
 from datasets.pipeline import decode_pairs
 
@@ -25,7 +26,7 @@ def _voc2012_dir(data_dir):
     for root in (given, given / "VOCdevkit" / "VOC2012"):
         if (root / "JPEGImages").is_dir():
             return root
-    raise FileNotFoundError(f"no PASCAL VOC 2012 layout in {given}: expected JPEGImages/, SegmentationClass/ "
+    raise MissingFile(f"no PASCAL VOC 2012 layout in {given}: expected JPEGImages/, SegmentationClass/ "
                             "and ImageSets/Segmentation/ there or in its VOCdevkit/VOC2012/")
 
 

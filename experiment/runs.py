@@ -57,6 +57,8 @@ def _fit(experiment):
         tf.config.experimental.enable_op_determinism()
     train_source, info = datasets.load(experiment.dataset, "train", experiment.data_dir)
     eval_split = resolve_eval_split(experiment, info)
+    if eval_split != "none":
+        datasets.load(experiment.dataset, eval_split, experiment.data_dir)  # its files checked now, not after training
     if experiment.num_classes is not None and experiment.num_classes != info.num_classes:
         raise UserError(f"--num-classes {experiment.num_classes} disagrees with dataset {experiment.dataset!r}, which "
                         f"has {info.num_classes} classes: {', '.join(info.class_names)}")

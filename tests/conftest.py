@@ -1,5 +1,8 @@
 import ctypes
 import gc
+import os
+
+from pathlib import Path
 
 import keras
 import pytest
@@ -28,3 +31,10 @@ def tiny_vgg16(tmp_path_factory):
     path = tmp_path_factory.mktemp("vgg16") / "vgg16.weights.h5"
     vgg.save_weights(path)
     return vgg, path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def scan_cache(tmp_path_factory):
+    """The data scan's cache (datasets.scan) in a folder of this test session, not the user's."""
+    os.environ["SEGPAPERS_CACHE"] = str(tmp_path_factory.mktemp("scan_cache"))
+    yield Path(os.environ["SEGPAPERS_CACHE"])

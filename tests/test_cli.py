@@ -386,15 +386,33 @@ def test_evaluate_never_replaces_a_results_file_without_overwrite(tmp_path):
     assert "crf" in evaluate.main([*flags, "--crf", "--overwrite"])
 
 
-def test_a_corrupt_image_met_inside_the_data_pipeline_is_one_line_and_status_2(tmp_path, capsys):
+def train_camvid_damaged(tmp_path, capsys, damage_after_scan):
     root = tmp_path / "camvid"
     write_camvid(root, [camvid_label(), camvid_label(1)])
     (root / "val.txt").write_text((root / "train.txt").read_text())
-    (root / "train" / "f1.png").write_bytes(b"not a png")
+    image = root / "train" / "f1.png"
+    if damage_after_scan:  # the scan passed it; then it changed behind the cache's back (same size and time)
+        datasets.load("camvid", "train", data_dir=root)
+        stat = image.stat()
+        image.write_bytes(b"not a png".ljust(stat.st_size, b"\0"))
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    else:
+        image.write_bytes(b"not a png")
     with pytest.raises(SystemExit) as exit_:
         cli.run(train.main, ["--model", "segnet_basic", "--data-dir", str(root), "--input-size", "32x32",
                              "--batch-size", "2", "--epochs", "1", "--eval-split", "none", "--verbose", "0",
                              "--output", str(tmp_path / "run")])
     error = capsys.readouterr().err
-    assert exit_.value.code == 2 and error.startswith("error: cannot decode image ") and error.count("\n") == 1
-    assert f"{root / 'train' / 'f1.png'}" in error
+    assert exit_.value.code == 2 and f"{image}" in error
+    return error
+
+
+def test_a_corrupt_image_is_found_before_training_and_named(tmp_path, capsys):
+    error = train_camvid_damaged(tmp_path, capsys, damage_after_scan=False)
+    assert error.startswith("error: 1 of 2 image/label pairs cannot be used:\n  cannot decode image ")
+    assert not (tmp_path / "run" / "history.csv").exists()
+
+
+def test_a_corrupt_image_met_inside_the_data_pipeline_is_one_line_and_status_2(tmp_path, capsys):
+    error = train_camvid_damaged(tmp_path, capsys, damage_after_scan=True)
+    assert error.startswith("error: cannot decode image ") and error.count("\n") == 1

@@ -8,6 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 import datasets
+from common.errors import DataError
 from datasets import synthetic
 from datasets.base import color_map
 from datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
@@ -93,7 +94,7 @@ def test_camvid_missing_label_fails_at_load_naming_it(tmp_path):
 @pytest.mark.parametrize("damage, message", [
     ("corrupt_image", "cannot decode image .*train/f1.png"),
     ("truncated_label", "cannot decode label .*trainannot/f1.png"),
-    ("out_of_range", r"trainannot/f1.png has pixel values \[12, 200\]"),
+    ("out_of_range", r"label .*trainannot/f1.png has pixel values \[12, 200\]"),
     ("size_mismatch", "size mismatch: image .*train/f1.png is 8x12.*trainannot/f1.png is 8x11"),
 ])
 def test_bad_files_raise_naming_the_file(tmp_path, damage, message):
@@ -111,9 +112,30 @@ def test_bad_files_raise_naming_the_file(tmp_path, damage, message):
         save(tmp_path / "trainannot" / "f1.png", label)
     else:
         save(tmp_path / "trainannot" / "f1.png", camvid_label()[:, :-1])
-    ds, _ = datasets.load("camvid", "train", data_dir=tmp_path)
-    with pytest.raises(Exception, match=message):
-        as_numpy(ds)
+    with pytest.raises(DataError, match=r"1 of 2 image/label pairs cannot be used:\n  " + message):
+        datasets.load("camvid", "train", data_dir=tmp_path)  # at load, before anything reads the split
+
+
+def test_the_scan_names_every_bad_pair_and_reads_a_good_split_once(tmp_path, monkeypatch):
+    from datasets import scan
+
+    monkeypatch.setenv("SEGPAPERS_CACHE", str(tmp_path / "cache"))
+    write_camvid(tmp_path, [camvid_label() for _ in range(8)])
+    for index in (2, 5, 7):
+        (tmp_path / "train" / f"f{index}.png").write_bytes(b"damaged")
+    with pytest.raises(DataError, match=r"(?s)3 of 8 image/label pairs.*train/f2.png.*train/f5.png.*train/f7.png"):
+        datasets.load("camvid", "train", data_dir=tmp_path)
+    for index in (2, 5, 7):
+        save(tmp_path / "train" / f"f{index}.png", random_image(index))
+    read = scan.scan_pairs
+    counts = []
+    monkeypatch.setattr("datasets.pipeline.scan_pairs", lambda *args: counts.append(read(*args)))
+    datasets.load("camvid", "train", data_dir=tmp_path)
+    datasets.load("camvid", "train", data_dir=tmp_path)
+    assert counts == [3, 0]  # only the replaced files were read again, then nothing
+    save(tmp_path / "trainannot" / "f0.png", camvid_label(12))  # a changed file is read again, and refused
+    with pytest.raises(DataError, match=r"(?s)1 of 8 .*trainannot/f0.png has pixel values \[12\]"):
+        datasets.load("camvid", "train", data_dir=tmp_path)
 
 
 def write_voc(root, ids):
@@ -201,11 +223,9 @@ def test_folder_layout_errors_name_the_path(tmp_path, break_folder, error, messa
 def test_folder_unlisted_mask_value_is_an_error(tmp_path):
     write_folder(tmp_path, 10, classes="background 0\nroad 1\n")  # masks hold 255 (ignore) and 0, never 1
     save(tmp_path / "masks" / "img00.png", np.full((HEIGHT, WIDTH), 7, np.uint8))
-    ds = datasets.load("folder", "test", data_dir=tmp_path)[0].concatenate(
-        datasets.load("folder", "train", data_dir=tmp_path)[0]).concatenate(
-        datasets.load("folder", "val", data_dir=tmp_path)[0])
-    with pytest.raises(Exception, match=r"masks/img00.png has pixel values \[7\]"):
-        as_numpy(ds)
+    with pytest.raises(DataError, match=r"masks/img00.png has pixel values \[7\]"):
+        for split in ("test", "train", "val"):  # whichever split holds img00
+            datasets.load("folder", split, data_dir=tmp_path)
 
 
 def test_synthetic_is_deterministic_per_seed_and_split():
