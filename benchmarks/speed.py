@@ -89,24 +89,24 @@ def measure_peak(repeats):
     return {f"{key}_gflops_per_s": round(value, 1) for key, value in rows.items()}
 
 
-def model_setup(name, input_size=None):
+def model_setup(name, input_size=None, protocol="paper"):
     """(schedule, dataset info, output size, forward GFLOPs per image, training batch) of a model at
-    its paper's input size, or at `input_size` (quick checks)."""
+    its `protocol`'s input size and builder options, or at `input_size` (quick checks)."""
     import datasets
     import papers
     from common.flops import count_flops
 
-    schedule = papers.get_schedule(name)
+    schedule = papers.get_schedule(name, protocol)
     if input_size:
         schedule = schedule.replace(input_size=tuple(input_size))
     info = datasets.get_info(schedule.dataset)
-    model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3))
+    model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3), **schedule.model_options)
     gflops = count_flops(model) / 1e9
     batch = min(schedule.batch_size, max(1, int(STEP_BUDGET_GFLOP // (3 * gflops))))
     return schedule, info, model.output_shape[1:3], gflops, batch
 
 
-def keras_training_setup(name, precision="float32", input_size=None, jit_compile="auto"):
+def keras_training_setup(name, precision="float32", input_size=None, jit_compile="auto", protocol="paper"):
     """(compiled model, endless stream of one random batch, description) for timing train.py's step."""
     import tensorflow as tf
 
@@ -114,12 +114,12 @@ def keras_training_setup(name, precision="float32", input_size=None, jit_compile
     from common.losses import SegmentationCrossEntropy
     from common.training import compile_for_training, global_dtype_policy
 
-    schedule, info, output_size, gflops, batch = model_setup(name, input_size)
+    schedule, info, output_size, gflops, batch = model_setup(name, input_size, protocol)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch, *schedule.input_size, 3)).astype("float32")
     labels = rng.integers(0, info.num_classes, (batch, *output_size, 1)).astype("int32")
     with global_dtype_policy(precision):
-        model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3))
+        model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3), **schedule.model_options)
     loss = SegmentationCrossEntropy(info.num_classes, None, info.ignore_label, schedule.loss_normalization)
     compile_for_training(model, schedule, loss, steps_per_epoch=1000, jit_compile=jit_compile)
     stream = tf.data.Dataset.from_tensors((images, labels)).repeat()
@@ -128,14 +128,15 @@ def keras_training_setup(name, precision="float32", input_size=None, jit_compile
                            "schedule_batch": schedule.batch_size, "optimizer": schedule.optimizer}
 
 
-def measure_keras(name, precision, repeats, input_size=None, xla=False):
+def measure_keras(name, precision, repeats, input_size=None, xla=False, protocol="paper"):
     """Training step (train.py's) and a batch-1 forward pass (as evaluate.py's predictor runs it);
     `xla`: both compiled whole by XLA instead."""
     import keras
 
     from experiment.inference import forward_pass
 
-    model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto")
+    model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto",
+                                                protocol=protocol)
     step_times = []
 
     class StepTimer(keras.callbacks.Callback):
@@ -300,9 +301,10 @@ def child_main(argv):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--input-size", type=int, nargs=2)
     parser.add_argument("--camvid-dir")
+    parser.add_argument("--protocol", default="paper")
     args = parser.parse_args(argv)
     if args.kind == "keras":
-        result = measure_keras(args.model, args.precision, args.repeats, args.input_size, args.xla)
+        result = measure_keras(args.model, args.precision, args.repeats, args.input_size, args.xla, args.protocol)
     elif args.kind == "pipeline":
         result = measure_pipeline(args.camvid_dir, batch_size=10, batches=10)
     else:
@@ -329,6 +331,8 @@ def main(argv=None):
                         "(each row records the code version and command that measured it)")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
                         help="one size for every model instead of the papers' (quick checks)")
+    parser.add_argument("--protocol", default="paper", help="each model at this protocol's input size and "
+                        "builder options (compare: the architecture comparison's; write it to its own --output)")
     parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
     parser.add_argument("--output", default=str(REPO / "results" / "benchmarks" / "speed.json"))
     args = parser.parse_args(argv)
@@ -342,9 +346,9 @@ def main(argv=None):
         variants = [(precision, False) for precision in args.precisions]
         variants += [("float32", True)] if name in xla_models else []
         for precision, xla in variants:
-            row = {"model": name, "precision": precision, **run_child(
+            row = {"model": name, "precision": precision, "protocol": args.protocol, **run_child(
                 "keras", "--model", name, "--precision", precision, "--repeats", str(args.repeats), *size,
-                *(["--xla"] if xla else []))}
+                "--protocol", args.protocol, *(["--xla"] if xla else []))}
             if "error" not in row:
                 row["conv_peak_gflops_per_s"] = conv_peaks(peak)  # this run's: the machine's speed drifts
                 dtype = "bfloat16" if precision == "mixed_bfloat16" else "float32"

@@ -9,11 +9,14 @@ from `results/model_summary.json` (`python -m papers.summary --json`). Models wi
 file still get a row with the paper's number.
 """
 import argparse
+import inspect
 import math
+import sys
 from pathlib import Path
 
 import papers
 from common import results
+from papers import comparison
 from common.crf import DEFAULT_PRESET, PRESETS
 from common.schedule import deviation_lines, schedule_differences
 from common.flops import count_flops
@@ -24,14 +27,36 @@ SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU"}
 MONITORED = {"val_miou": "val mIoU", "val_pixel_accuracy": "val G"}  # selection metrics a progress record names
 
 
-def load_runs(results_dir):
-    """Results files written by evaluate.py (they carry `metrics` and `train_config`), by model."""
+COMPARISON = "compare"  # the architecture comparison's protocol (papers.comparison)
+
+
+def load_runs(results_dir, comparison=False):
+    """Results files written by evaluate.py (they carry `metrics` and `train_config`), by model: the
+    papers' recipes and reduced budgets, or with `comparison` the comparison's runs. A model's CamVid
+    `cpu` run is retired from the table once its comparison run exists."""
     runs = {}
     for path in sorted(Path(results_dir).glob("*.json")):
         data = results.read_json(path)
         if isinstance(data, dict) and "metrics" in data and "train_config" in data:
-            runs.setdefault(data["train_config"].get("model", data["model"]), []).append((path, data))
-    return runs
+            if (data["train_config"].get("protocol") == COMPARISON) == comparison:
+                runs.setdefault(data["train_config"].get("model", data["model"]), []).append((path, data))
+    if not comparison:
+        compared = load_runs(results_dir, comparison=True)
+        runs = {name: [(path, data) for path, data in entries if not (
+                    name in compared and data["dataset"] == "camvid" and data["train_config"].get("protocol") == "cpu")]
+                for name, entries in runs.items()}
+    return {name: entries for name, entries in runs.items() if entries}
+
+
+def markdown_table(titles, rows):
+    """A markdown table: a header of `titles`, one line per row of cells ("|" in a cell becomes "/")."""
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+    return lines + ["| " + " | ".join(str(cell).replace("|", "/") for cell in row) + " |" for row in rows]
+
+
+def table_of(columns, rows):
+    """`markdown_table` of dict rows, with `columns` as (key, title) pairs."""
+    return markdown_table([title for _, title in columns], [[row[key] for key, _ in columns] for row in rows])
 
 
 def percent(value):
@@ -182,18 +207,19 @@ def gap_rows(results_dir):
             measured = {**measured, **data.get("isbi_challenge", {}).get("best", {}), **{
                 key.removeprefix("best_"): value for key, value in measured.get("challenge", {}).items()
                 if key.startswith("best_")}}
-            differences, gaps = [], {}
+            differences, gaps, values = [], {}, {}
             for key, reported in record.metrics.items():
                 if measured.get(key) is None:
                     continue
                 # CamVid's scores are reported in percent, ISBI's errors as fractions.
                 value = 100 * measured[key] if key in SUMMARY_KEYS else measured[key]
                 digits = 1 if key in SUMMARY_KEYS else 4
-                gaps[key] = value - reported
+                gaps[key], values[key] = value - reported, value
                 differences.append(f"{SHORT.get(key, key.replace('_', ' '))} {value:.{digits}f} vs {reported:g} "
                                    f"({gaps[key]:+.{digits}f})")
             config = data["train_config"]
-            rows.append({"model": name, "protocol": config.get("protocol", "?"), "gaps": gaps,
+            rows.append({"model": name, "protocol": config.get("protocol", "?"), "gaps": gaps, "values": values,
+                         "reported": record.metrics,
                          "scores": "; ".join(differences) or "no common metric",
                          "budget": what_was_cut(name, config) or "—",
                          "paper": record.notes or "—"})
@@ -208,38 +234,167 @@ def paper_and_cpu_gaps(rows):
                    if protocol == "paper" and (model, "cpu") in miou_gaps)
 
 
-def gap_section(rows):
+REDUCED = ("cpu", "quick")  # protocols that cut the paper's budget; every other one follows a paper recipe
+
+
+def repeated_runs(rows, progress):
+    """Per model with a finished run of a paper recipe and another run of one (finished or in progress):
+    each run's mIoU, their mean and range against the paper's, and which recipe each followed."""
+    lines = []
+    for model in dict.fromkeys(row["model"] for row in rows):
+        finished = [row for row in rows if row["model"] == model and row["protocol"] not in REDUCED
+                    and "miou" in row["values"]]
+        running = [record["protocol"] for record in progress.get(model, []) if record["protocol"] not in REDUCED
+                   and record["protocol"] not in {row["protocol"] for row in finished}]
+        if not finished or len(finished) + len(running) < 2:
+            continue
+        values = [row["values"]["miou"] for row in finished]
+        text = (f" {model}: {len(finished)} finished run(s) of a paper recipe ("
+                + ", ".join(f"`{row['protocol']}` {row['values']['miou']:.1f}" for row in finished) + ")")
+        if len(values) > 1:
+            text += f", mean {sum(values) / len(values):.1f} mIoU, range {min(values):.1f}-{max(values):.1f}"
+        text += f", against the paper's {finished[0]['reported']['miou']:g}"
+        if running:
+            text += "; still running: " + ", ".join(f"`{protocol}`" for protocol in running)
+        lines.append(text + ".")
+    return "".join(lines)
+
+
+def gap_section(rows, progress=None):
     lines = ["## How far each reproduced number is from the paper", "",
              "Reproduced vs reported, from the same files as the table above. Every `cpu` run trains for a "
              "fraction of the paper's epochs, most at half resolution, and the VGG-based models from random "
              "initialisation; the paper's full schedule (`--protocol paper`) and, for SegNet, FCN and "
              "DeconvNet, ImageNet VGG16 weights (`--backbone-weights`) are what would close the gap. A `paper` "
              "run follows the paper's recipe in full, on its data; what it still does differently is in its "
-             "'what this run cut' column." + paper_and_cpu_gaps(rows), "",
-             "| model | protocol | reproduced vs reported (difference) | what this run cut | the paper's setup |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {row['model']} | {row['protocol']} | {row['scores']} | {row['budget']} | {row['paper']} |"
-              for row in rows]
+             "'what this run cut' column." + paper_and_cpu_gaps(rows) + repeated_runs(rows, progress or {}), "",
+             ]
+    lines += table_of((("model", "model"), ("protocol", "protocol"), ("scores", "reproduced vs reported (difference)"),
+                       ("budget", "what this run cut"), ("paper", "the paper's setup")), rows)
     return "\n".join(lines)
 
 
 def per_class_section(results_dir):
     """Per dataset with named classes: each finished run's IoU per class, the scores the means hide."""
     by_classes = {}
-    for name, entries in load_runs(results_dir).items():
+    runs = load_runs(results_dir)
+    for name, entries in load_runs(results_dir, comparison=True).items():
+        runs[name] = runs.get(name, []) + entries
+    for name, entries in runs.items():
         for _, data in entries:
             if data.get("class_names") and data["metrics"].get("iou"):
                 by_classes.setdefault((data["dataset"], tuple(data["class_names"])), []).append((name, data))
     lines = []
     for (dataset, class_names), runs in by_classes.items():
         lines += ["", f"### {dataset}: IoU per class (%), without the CRF", "",
-                  "| model | protocol | " + " | ".join(class_names) + " | mIoU |",
-                  "|---|---|" + "---|" * (len(class_names) + 1)]
-        lines += [f"| {name} | {data['train_config'].get('protocol', '?')} | "
-                  + " | ".join(percent(iou) for iou in data["metrics"]["iou"]) + f" | {percent(data['metrics']['miou'])} |"
-                  for name, data in runs]
+                  *markdown_table(["model", "protocol", *class_names, "mIoU"], [
+                      [name, data["train_config"].get("protocol", "?"), *map(percent, data["metrics"]["iou"]),
+                       percent(data["metrics"]["miou"])] for name, data in runs])]
     return "\n".join(["## Per class", "", "What the means hide: which classes each model gets and which it misses."]
                      + lines) if lines else ""
+
+
+def comparison_speed(speed):
+    """The float32 Keras rows of a `benchmarks.speed --protocol compare` run, by model."""
+    return {row["model"]: row for row in (speed or {}).get("keras", []) if row.get("protocol") == COMPARISON
+            and row["precision"] == "float32" and not row.get("xla") and "error" not in row}
+
+
+def sweep_cell(results_dir, name):
+    path = Path(results_dir) / COMPARISON / f"{name}_sweep.json"
+    if not path.exists():
+        return "—"
+    sweep = results.read_json(path)
+    return ", ".join(f"{'**' if c['learning_rate'] == sweep['chosen_learning_rate'] else ''}{c['learning_rate']:g}: "
+                     f"{percent(c['val_miou'])}{'**' if c['learning_rate'] == sweep['chosen_learning_rate'] else ''}"
+                     for c in sweep["candidates"])
+
+
+def comparison_rows(results_dir, speed):
+    """One row per finished comparison run: accuracy, with the CRF, and cost side by side."""
+    timed, rows = comparison_speed(speed), []
+    for name, entries in load_runs(results_dir, comparison=True).items():
+        for path, data in entries:
+            config, crf, cost = data["train_config"], data.get("crf"), timed.get(name)
+            rows.append({
+                "model": name, "params": f"{data['params'] / 1e6:.2f}M",
+                "gflops": f"{evaluated_gflops(name, data):.1f}",
+                "sweep": sweep_cell(results_dir, name),
+                "scores": scores(data), "crf": f"{scores(crf)} ({crf_change(data)})" if crf else "not run",
+                "train": f"{config['train_wall_time_s'] / 60:.0f} min" if config.get("train_wall_time_s") else "—",
+                "inference": (f"{cost['infer_ms_per_image']:.0f} ms @ {'x'.join(map(str, cost['input_size']))}"
+                              if cost else "—"),
+                "memory": f"{cost['peak_rss_gib']:.1f} GiB" if cost and cost.get("peak_rss_gib") else "—",
+                "miou": data["metrics"]["miou"], "infer_ms": cost["infer_ms_per_image"] if cost else None,
+                "source": path.name,
+            })
+    return rows
+
+
+COMPARISON_COLUMNS = (("model", "model"), ("params", "params (11 classes)"),
+                      ("gflops", f"GFLOPs @ {comparison.RECIPE.input_size[0]}x{comparison.RECIPE.input_size[1]}"),
+                      ("sweep", "lr sweep: val mIoU (chosen in bold)"), ("scores", "test G / C / mIoU"),
+                      ("crf", "+ dense CRF"), ("train", "train time"), ("inference", "inference (batch 1)"),
+                      ("memory", "peak memory (training)"), ("source", "results file"))
+
+
+def recipe_text():
+    """The shared recipe in words, from `papers.comparison.RECIPE`."""
+    recipe = comparison.RECIPE
+    return (f"{recipe.input_size[0]}x{recipe.input_size[1]} inputs, {recipe.epochs} epochs at batch "
+            f"{recipe.batch_size}, {recipe.optimizer} with {recipe.lr_policy} decay, weight decay "
+            f"{recipe.weight_decay:g}, {recipe.class_weighting.replace('_', '-')} class weights, "
+            f"{'horizontal flips' if recipe.flip else 'no augmentation'}, random init, {recipe.precision}, "
+            f"the checkpoint with the best {MONITORED[recipe.monitor]} scored on the {recipe.eval_split} split at "
+            f"360x480; learning rate per model: the best of {', '.join(f'{lr:g}' for lr in comparison.LEARNING_RATES)} "
+            f"after {comparison.SWEEP_EPOCHS} epoch(s) on val")
+
+
+def comparison_section(results_dir, speed, progress, plot_path):
+    rows = comparison_rows(results_dir, speed)
+    done = {row["model"] for row in rows}
+    running = [record for records in progress.values() for record in records
+               if record["protocol"] == COMPARISON and record["model"] not in done]
+    waiting = [name for name in comparison.MODELS if name not in done | {record["model"] for record in running}]
+    lines = ["## Architectures on equal terms", "",
+             "Every CamVid architecture trained by one recipe (`papers/comparison.py`): " + recipe_text() + ". "
+             "Nothing but the learning rate differs between rows (and DeconvNet's fc layers, cut to 1024 "
+             "channels as in the SegNet paper's CamVid benchmark), so the rows compare architectures, not "
+             "budgets. Inference and memory come from one `python -m benchmarks.speed --protocol compare` run "
+             "(results/benchmarks/speed_compare.json). Re-run everything not done with "
+             "`python -m benchmarks.run --protocol compare`, one row with `--model NAME`.", ""]
+    if rows:
+        lines += table_of(COMPARISON_COLUMNS, rows)
+        if plot_comparison(rows, plot_path):
+            lines += ["", f"![test mIoU against inference time]({Path(plot_path).name})"]
+    lines += [f"- {record['model']}: running, " + ", ".join(
+                  f"{stage['epochs_done']}/{stage['epochs']} epochs" for stage in record["stages"]) for record in running]
+    if waiting:
+        lines += ["", "Not run yet: " + ", ".join(waiting) + "."]
+    return "\n".join(lines)
+
+
+def plot_comparison(rows, path):
+    """Test mIoU against batch-1 inference time: the accuracy/cost frontier. False without timings."""
+    timed = [row for row in rows if row["infer_ms"]]
+    if not timed:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for row in timed:
+        axes.scatter(row["infer_ms"], 100 * row["miou"], color="tab:blue")
+        axes.annotate(row["model"], (row["infer_ms"], 100 * row["miou"]), fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("inference ms per image (batch 1, this machine)")
+    axes.set_ylabel("test mIoU (%)")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
 
 
 def load_progress(results_dir):
@@ -260,7 +415,8 @@ def build_rows(results_dir, summary_path):
         entries = runs.get(name, [])
         rows += [run_row(name, path, data) for path, data in entries]
         finished = {data["train_config"].get("protocol") for _, data in entries}
-        running = [record for record in progress.get(name, []) if record["protocol"] not in finished]
+        running = [record for record in progress.get(name, [])
+                   if record["protocol"] not in finished and record["protocol"] != COMPARISON]
         rows += [running_row(name, record, summary) for record in running]
         if papers.get_schedule(name).dataset not in {data["dataset"] for _, data in entries} | {
                 record["dataset"] for record in running}:
@@ -269,9 +425,7 @@ def build_rows(results_dir, summary_path):
 
 
 def markdown(rows):
-    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row[key].replace("|", "/") for key, _ in COLUMNS) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(table_of(COLUMNS, rows))
 
 
 def plot(runs, path):
@@ -324,29 +478,29 @@ def speed_section(speed):
         "does not do on a CPU; "
         "RSS = the peak of the process that measured the model." + peaks_by_run(speed),
         "",
-        "| model | precision | input | train batch | train ms/img | train GFLOP/s (of conv peak) | inference ms/img | peak RSS GiB |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    # Sorted by model (stable: each model's variants keep their order), as --update appends its rows.
-    for row in sorted(speed["keras"], key=lambda row: row["model"]):
+
+    def keras_cells(row):
         if "error" in row:
-            lines.append(f"| {row['model']} | {row['precision']} | failed: {row['error'][:120]} | | | | | |")
-            continue
-        lines.append(
-            f"| {row['model']} | {row['precision']}{' + XLA' if row.get('xla') else ''} | {'x'.join(map(str, row['input_size']))} | {row['train_batch']} "
-            f"(schedule {row['schedule_batch']}) | {row['train_ms_per_image']:.0f} | {row['train_gflops_per_s']:.0f} "
-            f"({100 * row['train_fraction_of_conv_peak']:.0f} %) | {row['infer_ms_per_image']:.0f} | {row['peak_rss_gib']:.1f} |")
+            return [row["model"], row["precision"], f"failed: {row['error'][:120]}", "", "", "", "", ""]
+        return [row["model"], row["precision"] + (" + XLA" if row.get("xla") else ""), "x".join(map(str, row["input_size"])),
+                f"{row['train_batch']} (schedule {row['schedule_batch']})", f"{row['train_ms_per_image']:.0f}",
+                f"{row['train_gflops_per_s']:.0f} ({100 * row['train_fraction_of_conv_peak']:.0f} %)",
+                f"{row['infer_ms_per_image']:.0f}", f"{row['peak_rss_gib']:.1f}"]
+
+    # Sorted by model (stable: each model's variants keep their order), as --update appends its rows.
+    lines += markdown_table(["model", "precision", "input", "train batch", "train ms/img",
+                             "train GFLOP/s (of conv peak)", "inference ms/img", "peak RSS GiB"],
+                            [keras_cells(row) for row in sorted(speed["keras"], key=lambda row: row["model"])])
     lines += ["", summary] if (summary := bfloat16_summary(speed["keras"])) else []
     if speed["torch"]:
         lines += ["", "PyTorch twins (`benchmarks/torch_models.py`: same layers, shapes and parameter counts, float32, "
                   "channels-last, same threads, input, batch and optimizer), ms per image:", "",
-                  "| model | framework | train ms/img | inference ms/img | peak RSS GiB |", "|---|---|---|---|---|"]
-        for row in sorted(speed["torch"], key=lambda row: row["model"]):
-            if "error" in row:
-                lines.append(f"| {row['model']} | {row['framework']} | failed: {row['error'][:120]} | | |")
-            else:
-                lines.append(f"| {row['model']} | {row['framework']} {row.get('torch', '')} | "
-                             f"{row['train_ms_per_image']:.0f} | {row['infer_ms_per_image']:.0f} | {row['peak_rss_gib']:.1f} |")
+                  *markdown_table(["model", "framework", "train ms/img", "inference ms/img", "peak RSS GiB"], [
+                      [row["model"], row["framework"], f"failed: {row['error'][:120]}", "", ""] if "error" in row else
+                      [row["model"], f"{row['framework']} {row.get('torch', '')}", f"{row['train_ms_per_image']:.0f}",
+                       f"{row['infer_ms_per_image']:.0f}", f"{row['peak_rss_gib']:.1f}"]
+                      for row in sorted(speed["torch"], key=lambda row: row["model"])])]
     if speed.get("pipeline"):
         pipeline = speed["pipeline"]
         lines += ["", f"Input pipeline alone (decode + augment + batch of the CamVid training files, no cache, "
@@ -357,11 +511,12 @@ def speed_section(speed):
         f"{name}: {row['seconds_median']:.3f} s" for name, row in crf["presets"].items())
         + f" per {'x'.join(map(str, crf['size']))} image at {next(iter(crf['presets'].values()))['params']['iterations']} "
         f"mean-field iterations (evaluate.py's default, the {DEFAULT_PRESET} preset, runs {PRESETS[DEFAULT_PRESET].iterations}).", "",
-        "| target | threshold | measured | met | what |", "|---|---|---|---|---|"]
-    for check in speed["targets"]:
-        lines.append(f"| {check['target']} | {check['threshold']:g} | {check['value']:.4g} | "
-                     f"{'yes' if check['met'] else 'no'} | {check['detail']} |")
-    return "\n".join(lines + [""] + SPEED_ANALYSIS)
+        *markdown_table(["target", "threshold", "measured", "met", "what"], [
+            [check["target"], f"{check['threshold']:g}", f"{check['value']:.4g}", "yes" if check["met"] else "no",
+             check["detail"]] for check in speed["targets"]])]
+    lines += ["", "What holds the unmet targets back: [benchmarks/SPEED_ANALYSIS.md](benchmarks/SPEED_ANALYSIS.md) "
+              "(hand-written; it quotes these files)."]
+    return "\n".join(lines)
 
 
 def peaks_by_run(speed):
@@ -420,44 +575,31 @@ def profile_section(profile, top=10):
             f"{'x'.join(map(str, profile['input_size']))}, {how}; `{profile['command']}`), share of op time by op type: {ops}.")
 
 
-# What holds back the targets that are not met; the evidence is in the tables above and the profiles.
-SPEED_ANALYSIS = [
-    "What holds the unmet targets back:",
-    "",
-    "- ENet training is memory-bound: it reaches a small share of the conv peak, and in its training "
-    "profile below convolutions are a minority of the op time; batch norm (TF's fused kernel), PReLU, "
-    "spatial dropout and their gradients take the rest, each a separate pass over a 360x480 activation. "
-    "PReLU and spatial dropout have lean formulations (`common.layers`: one select forward, a "
-    "hand-written gradient, dropout as a per-channel mask product), equal in value to Keras' layers "
-    "(tests/test_layers.py). Compiling the whole step with XLA, which fuses element-wise chains, is "
-    "slower on this CPU for training (the `+ XLA` rows), and bfloat16, which this CPU's AMX units run "
-    "several times faster than float32 in convolutions (the peak), does not speed ENet up either: its "
-    "time is not in the convolutions. What would close the gap: fused batch norm + PReLU kernels "
-    "around the oneDNN convolutions (a custom op), as `torch.compile` generates for the PyTorch twin, "
-    "which is also where ENet's training ratio against `torch.compile` comes from.",
-    "- Inference: evaluate.py and predict.py compile the forward pass whole with XLA by default, which "
-    "fuses ENet's element-wise chains (PReLU alone is Greater + Mul + SelectV2 in TF's graph, together "
-    "second only to the convolutions in ENet's inference profile below; one native kernel in PyTorch): ENet then infers "
-    "faster than eager PyTorch, not yet than `torch.compile`. XLA does not speed up every model: for "
-    "SegNet-Basic, DeconvNet and U-Net the plain rows are as fast or faster, so `--no-xla` is their "
-    "faster setting (SegNet-Basic's plain inference beats eager PyTorch; the check above takes the "
-    "XLA default). In TF's graph, max-pooling's switches are TF's flat argmax turned into window "
-    "positions, work PyTorch's pooling with indices does not do; that took int64 divisions (FloorDiv, "
-    "FloorMod), which the CPU runs one element at a time, and now takes comparisons against each "
-    "window's first index (Sub, GreaterEqual, NotEqual, Cast in SegNet-Basic's profile below). U-Net's inference is 90 %+ oneDNN convolutions "
-    "(its profile), so its gap to PyTorch, which calls the same library, lies in how the convolutions "
-    "are called (weight layout, blocking), not in element-wise work; the same holds for its training "
-    "step, which beats eager PyTorch and loses narrowly to `torch.compile`.",
-    "- The compute-bound models (SegNet-Basic, U-Net, the VGG models) are fast where their targets "
-    "are absolute (SegNet-Basic's time, the VGG models' share of the peak); in bfloat16 "
-    "(`--precision mixed_bfloat16`, or a schedule's `precision`) they train several times faster than "
-    "in float32 here (the bfloat16 line under the table). Not the default: it changes the numbers beyond "
-    "float rounding, and the papers trained in float32; the cpu rows in the table above are float32.",
-    "- The machine's speed drifts by up to ~20-30 % between runs on this shared host (compare the "
-    "measured peak across commits of the JSON): rows of the same run compare directly (the header "
-    "names the rows a later `--update` run re-measured), and the Keras/PyTorch checks pair only rows "
-    "of the same run.",
-]
+PAPER_COLUMNS = (("model", "model"), ("dataset", "dataset (images)"), ("protocol", "protocol"),
+                 ("reproduced", "reproduced"), ("crf", "+ dense CRF"), ("train", "train time"),
+                 ("deviations", "deviations from the paper"), ("source", "results file"))
+
+
+def paper_readme(paper, rows):
+    """papers/<paper>/README.md: the paper, its reported numbers, this project's rows, commands, weights."""
+    models = list(paper.MODELS)
+    model_doc = inspect.getdoc(sys.modules[paper.MODELS[models[0]].__module__]).split("\n\n")
+    lines = [f"# {model_doc[0].rstrip('.')}", "", "Generated by `python -m benchmarks.table`; do not edit.", "",
+             " ".join(model_doc[1].split()), "", "## Reported by the paper", ""]
+    lines += markdown_table(["model", "dataset", "split", "metrics", "source", "notes"], [
+        [name, record.dataset, record.split, ", ".join(f"{key} {value:g}" for key, value in record.metrics.items()),
+         record.source, record.notes or "—"] for name in models for record in papers.get_reported(name)])
+    lines += ["", "## Reproduced here", "", "From the results files in `results/` (BENCHMARKS.md has the cost columns).", ""]
+    lines += table_of(PAPER_COLUMNS, [row for row in rows if row["model"] in models])
+    lines += ["", "## Commands", ""]
+    lines += [f"- `{name}` `{protocol}`: `python -m benchmarks.run --model {name} --protocol {protocol}`"
+              + (" (" + "; ".join(deviations) + ")" if (deviations := papers.get_schedule(name, protocol).deviations())
+                 else "") for name in models for protocol in papers.list_protocols(name)]
+    weights = [(name, record) for name in models for record in papers.list_weights(name)]
+    lines += ["", "## Weights", ""]
+    lines += ([f"- `{record}`: `python evaluate.py --checkpoint {record}` (folder `results/weights/{record}/`)"
+               for _, record in weights] or ["None committed yet."])
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
@@ -467,7 +609,11 @@ def main(argv=None):
     parser.add_argument("--speed", default=str(REPO / "results" / "benchmarks" / "speed.json"))
     parser.add_argument("--profiles", nargs="*", help="benchmarks.profile JSON files "
                         "(default: results/benchmarks/profile_*.json)")
+    parser.add_argument("--compare-speed", default=str(REPO / "results" / "benchmarks" / "speed_compare.json"),
+                        help="the comparison's timings (python -m benchmarks.speed --protocol compare)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument("--no-papers", dest="papers", action="store_false",
+                        help="do not write papers/<paper>/README.md (the per-paper results)")
     args = parser.parse_args(argv)
     rows = build_rows(args.results_dir, args.summary)
     profiles = args.profiles if args.profiles is not None else sorted(
@@ -484,11 +630,18 @@ def main(argv=None):
         "a run needed another learning rate or rule, the deviations column says so. Reported numbers come\n"
         "from the paper's own setup (see the source column).\n\n"
         + markdown(rows) + f"\n\n![mIoU against GFLOPs]({plot_path.name})\n\n"
-        + gap_section(gap_rows(args.results_dir)) + "\n"
+        + gap_section(gap_rows(args.results_dir), load_progress(args.results_dir)) + "\n"
+        + "\n" + comparison_section(args.results_dir, results.read_json(args.compare_speed)
+                                     if Path(args.compare_speed).exists() else None,
+                                     load_progress(args.results_dir), plot_path.with_name("benchmarks_comparison.png"))
+        + "\n"
         + (f"\n{section}\n" if (section := per_class_section(args.results_dir)) else "")
         + (f"\n{speed_section(results.read_json(args.speed))}\n" if Path(args.speed).exists() else "")
         + "".join(f"\n{profile_section(results.read_json(path))}\n" for path in profiles))
-    print(f"wrote {args.output} and {plot_path}")
+    if args.papers:
+        for paper in papers.PAPERS:
+            (Path(paper.__file__).parent / "README.md").write_text(paper_readme(paper, rows))
+    print(f"wrote {args.output} and {plot_path}" + (", and papers/*/README.md" if args.papers else ""))
     return rows
 
 

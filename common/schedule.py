@@ -90,6 +90,7 @@ class Schedule:
     max_train_hours: float | None = None
     eval_split: str = "test"  # the split the paper's numbers are measured on (or the nearest public one)
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
+    model_options: Mapping[str, object] = dataclasses.field(default_factory=dict)  # builder options of the protocol
     crf: CrfParams = PRESETS[DEFAULT_PRESET]  # dense-CRF post-processing parameters (evaluate.py --crf)
     precision: str = "float32"  # not the papers' (all float32): reduced-budget protocols may trade it for speed
     notes: str = ""

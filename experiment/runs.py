@@ -107,7 +107,7 @@ def _fit(experiment):
         if experiment.val_steps:
             val_batches = val_batches.take(experiment.val_steps)
 
-    options = dict(experiment.model_options)
+    options = {**experiment.schedule.model_options, **experiment.model_options}  # the command's win
     build = functools.partial(papers.build_model, experiment.model, info.num_classes, (*input_size, 3), **options)
     config = {
         "model": experiment.model,
@@ -169,15 +169,43 @@ def resolve_eval_split(experiment, info):
 def resume_differences(previous, config):
     """The settings (RESUME_MUST_MATCH; the schedule key by key) in which the run config `config` differs
     from the `previous` one in the same run directory, as "key: before -> now" lines. A schedule field
-    that the previous config predates counts as equal while it keeps its default."""
+    that the previous config predates counts as equal while it keeps its default. More epochs of a
+    one-stage schedule are not a difference: the run continues to the new count."""
     differences = []
     for key in RESUME_MUST_MATCH:
         before, now = previous.get(key), json.loads(json.dumps(config.get(key)))
         if key == "schedule":
-            differences += [f"schedule.{field}: {old!r} -> {new!r}" for field, old, new in schedule_differences(before, now)]
+            changed = [(*change, None) for change in schedule_differences(before, now)]
+            if changed and _only_epochs(before, now):
+                changed = _epochs_change(before, now)
+            differences += [f"schedule.{field}: {old!r} -> {new!r}" + (f" ({why})" if why else "")
+                            for field, old, new, why in changed]
         elif before != now:
             differences.append(f"{key}: {before!r} -> {now!r}")
     return differences
+
+
+def _only_epochs(before, now):
+    """Whether two schedules (dicts) differ in nothing but their epoch counts and the epochs override."""
+    def without_epochs(schedule):
+        overrides = {field: change for field, change in schedule.get("overrides", {}).items() if field != "epochs"}
+        stages = [{**stage, "epochs": None} for stage in schedule.get("stages", [])]
+        return {**schedule, "epochs": None, "stages": stages, "overrides": overrides}
+    return not schedule_differences(without_epochs(before), without_epochs(now))
+
+
+def _epochs_change(before, now):
+    """An epochs change on resume, as (field, before, now, why) when it is refused; none when it extends."""
+    if now["stages"]:
+        return [("epochs", before["epochs"], now["epochs"], "a staged schedule's epochs cannot change on resume")]
+    if now["epochs"] < before["epochs"]:
+        return [("epochs", before["epochs"], now["epochs"], f"fewer epochs than the run was started with are refused: "
+                 f"its learning-rate schedule and checkpoints follow {before['epochs']}; --epochs {before['epochs']} "
+                 "or more continues it")]
+    if now["epochs"] > before["epochs"]:
+        print(f"continuing the run to {now['epochs']} epochs (it was started with {before['epochs']}; a decaying "
+              "learning rate follows the new count from here)")
+    return []
 
 
 def resolve_class_weights(schedule, train_source, info):
@@ -221,7 +249,8 @@ def callbacks(output, schedule, has_validation, stop_on_nan, budget_s, bn_batche
                            schedule.patience if has_validation else None),
         TrainingClock(output / "train_time.json", budget_s),
         keras.callbacks.TensorBoard(str(output / "logs"), write_graph=False, profile_batch=0),
-        keras.callbacks.BackupAndRestore(str(output / "backup"), double_checkpoint=True),
+        # Kept after the last epoch (delete_checkpoint=False), so that more --epochs continue a finished run.
+        keras.callbacks.BackupAndRestore(str(output / "backup"), double_checkpoint=True, delete_checkpoint=False),
         keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
     ]
 
@@ -248,9 +277,16 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
     """
     stage_dir.mkdir(parents=True, exist_ok=True)
     strategy = tf.distribute.MirroredStrategy() if experiment.distribute else tf.distribute.get_strategy()
-    if (stage_dir / "done.json").exists():
-        with strategy.scope():
-            return checkpoints.load_model(stage_dir / "model.keras")
+    done = stage_dir / "done.json"
+    if done.exists():
+        finished = results.read_json(done)
+        if finished["stopped_early"] or finished["epochs"] >= stage.epochs:
+            with strategy.scope():
+                return checkpoints.load_model(stage_dir / "model.keras")
+        if not resumed_epoch(stage_dir / "backup"):
+            raise UserError(f"{stage_dir} finished its {finished['epochs']} epochs before runs kept their last state "
+                            f"(backup/): it cannot continue to {stage.epochs}; start a new run in another --output")
+        done.unlink()  # more epochs were asked for: train on from the last one
     with strategy.scope():
         model = build(**stage.model_options)
         if previous is not None:

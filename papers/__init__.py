@@ -11,13 +11,15 @@ REPORTED (name -> Reported records); adding a paper means adding it to PAPERS be
 """
 import inspect
 
-from papers import deconvnet, enet, fcn, segnet, unet
+from papers import comparison, deconvnet, enet, fcn, segnet, unet
 from papers.weights import WeightRecord, get_weights, list_weights, resolve_checkpoint
 
 PAPERS = (deconvnet, enet, fcn, segnet, unet)
 
 _BUILDERS = {name: builder for paper in PAPERS for name, builder in paper.MODELS.items()}
-_SCHEDULES = {name: protocols for paper in PAPERS for name, protocols in paper.SCHEDULES.items()}
+_SCHEDULES = {name: dict(protocols) for paper in PAPERS for name, protocols in paper.SCHEDULES.items()}
+for _name in comparison.MODELS:  # the shared recipe of the architecture comparison
+    _SCHEDULES[_name]["compare"] = comparison.protocol(_name)
 _REPORTED = {name: reported for paper in PAPERS for name, reported in paper.REPORTED.items()}
 
 

@@ -351,6 +351,19 @@ def test_resuming_names_each_schedule_key_that_differs_and_accepts_fields_an_old
     train.main([*flags, "--epochs", "1"])  # resumes: the finished run is kept
 
 
+def test_more_epochs_continue_a_finished_run_and_fewer_are_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    flags = ["--model", "segnet_basic", *TINY, "--steps-per-epoch", "1", "--eval-split", "none", "--output", str(run)]
+    train.main([*flags, "--epochs", "1"])
+    train.main([*flags, "--epochs", "2"])
+    assert "continuing the run to 2 epochs (it was started with 1" in capsys.readouterr().out
+    assert [row["epoch"] for row in csv.DictReader((run / "history.csv").open())] == ["0", "1"]
+    assert json.loads((run / "done.json").read_text())["epochs"] == 2
+    with pytest.raises(UserError, match=r"schedule.epochs: 2 -> 1 \(fewer epochs than the run was started with are "
+                                         r"refused: .* --epochs 2 or more continues it\)"):
+        train.main([*flags, "--epochs", "1"])
+
+
 def test_a_foreign_config_next_to_a_checkpoint_is_refused(tmp_path):
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",

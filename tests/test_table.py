@@ -219,6 +219,21 @@ def test_the_gap_section_compares_a_paper_run_with_the_cpu_run(tmp_path):
     assert "enet's `paper` run is -2.1 mIoU from the paper, its `cpu` run -5.6." in section
 
 
+def test_repeated_runs_of_the_paper_recipe_show_each_run_their_mean_and_range(tmp_path):
+    results_file(tmp_path)
+    data = json.loads((tmp_path / "enet_cpu.json").read_text())
+    for protocol, miou in (("paper", 0.482), ("reference", 0.5)):
+        data["metrics"]["miou"], data["train_config"]["protocol"] = miou, protocol
+        (tmp_path / f"enet_{protocol}.json").write_text(json.dumps(data))
+    section = table.gap_section(table.gap_rows(tmp_path))
+    assert ("enet: 2 finished run(s) of a paper recipe (`paper` 48.2, `reference` 50.0), mean 49.1 mIoU, "
+            "range 48.2-50.0, against the paper's 51.3.") in section
+    (tmp_path / "enet_reference.json").unlink()  # the second run still training: named, not averaged
+    section = table.gap_section(table.gap_rows(tmp_path), {"enet": [{"protocol": "reference"}]})
+    assert "enet: 1 finished run(s) of a paper recipe (`paper` 48.2), against the paper's 51.3; still running: " \
+           "`reference`." in section
+
+
 def test_the_per_class_section_shows_each_class_iou_of_the_results_file(tmp_path):
     results_file(tmp_path)
     assert table.per_class_section(tmp_path) == ""  # no per-class scores in that file

@@ -1,0 +1,95 @@
+"""The architecture comparison: one recipe for every CamVid model, the learning-rate sweep, its table."""
+import json
+
+import pytest
+
+import papers
+from benchmarks import table
+from common.schedule import deviation_lines
+from experiment import comparison
+from papers.comparison import MODELS, RECIPE
+from tests.test_datasets import camvid_label, write_camvid
+
+
+def test_every_compared_model_follows_the_same_recipe_but_its_options():
+    recipe = RECIPE.to_dict()
+    for name in MODELS:
+        schedule = papers.get_schedule(name, "compare").to_dict()
+        options = schedule.pop("model_options")
+        assert options == ({"fc_channels": 1024} if name == "deconvnet" else {}), name
+        assert schedule == {key: value for key, value in recipe.items() if key != "model_options"}, name
+        assert schedule["dataset"] == "camvid" and not schedule["overrides"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_every_compared_model_builds_at_the_recipe_size(name):
+    model = papers.build_model(name, 11, (*RECIPE.input_size, 3), **papers.get_schedule(name, "compare").model_options)
+    assert model.output_shape[1:] == (*RECIPE.input_size, 11)
+
+
+@pytest.fixture
+def tiny_camvid(tmp_path):
+    root = tmp_path / "camvid"
+    write_camvid(root, [camvid_label(value) for value in (0, 1, 2, 3)])
+    (root / "val.txt").write_text((root / "train.txt").read_text())
+    (root / "test.txt").write_text((root / "train.txt").read_text())
+    return root
+
+
+TINY_RUN = dict(input_size=(32, 32), steps_per_epoch=1, val_steps=1, verbose=0)
+
+
+def test_the_sweep_trains_each_rate_once_and_the_run_takes_the_best(tmp_path, tiny_camvid, monkeypatch):
+    record_path = tmp_path / "results" / "compare" / "segnet_basic_sweep.json"
+    record = comparison.sweep("segnet_basic", tmp_path / "runs", str(tiny_camvid), record_path,
+                              learning_rates=(1e-4, 1e-3), **TINY_RUN)
+    assert json.loads(record_path.read_text()) == record
+    scores = {candidate["learning_rate"]: candidate["val_miou"] for candidate in record["candidates"]}
+    assert set(scores) == {1e-4, 1e-3} and all(candidate["epochs"] == 1 for candidate in record["candidates"])
+    assert record["chosen_learning_rate"] == max(scores, key=scores.get)
+    trained = []
+    monkeypatch.setattr("keras.Model.fit", lambda *args, **kwargs: trained.append(args))
+    again = comparison.sweep("segnet_basic", tmp_path / "runs", str(tiny_camvid), record_path,
+                             learning_rates=(1e-4, 1e-3), **TINY_RUN)
+    assert again["candidates"] == record["candidates"] and not trained  # finished candidates are not retrained
+
+    chosen = comparison.chosen_experiment("segnet_basic", tmp_path / "runs" / "segnet_basic_compare",
+                                          str(tiny_camvid), record, record_path, **TINY_RUN)
+    assert chosen.schedule.learning_rate == record["chosen_learning_rate"]
+    (line,) = [line for line in deviation_lines(chosen.schedule.to_dict()) if line.startswith("learning_rate")]
+    assert "picked by the sweep (segnet_basic_sweep.json; val mIoU after 1 epoch(s): 0.0001: " in line
+
+
+def comparison_result(directory, name, miou):
+    data = {
+        "model": name, "dataset": "camvid", "split": "test", "num_images": 233, "params": 372143,
+        "input_size": list(RECIPE.input_size), "images_per_s": 10.0,
+        "metrics": {"pixel_accuracy": 0.8, "mean_accuracy": 0.6, "miou": miou, "iou": [miou] * 11},
+        "class_names": [f"c{index}" for index in range(11)],
+        "train_config": {"model": name, "protocol": "compare", "num_classes": 11, "train_wall_time_s": 600.0,
+                         "model_options": {}, "deviations": [], "schedule": RECIPE.to_dict()},
+    }
+    (directory / f"{name}_compare.json").write_text(json.dumps(data))
+
+
+def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the_speed_run(tmp_path):
+    comparison_result(tmp_path, "enet", 0.45)
+    cpu = json.loads((tmp_path / "enet_compare.json").read_text())
+    cpu["train_config"]["protocol"] = "cpu"
+    (tmp_path / "enet_cpu.json").write_text(json.dumps(cpu))
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / "enet_sweep.json").write_text(json.dumps({
+        "chosen_learning_rate": 1e-3, "candidates": [{"learning_rate": 1e-4, "val_miou": 0.2},
+                                                     {"learning_rate": 1e-3, "val_miou": 0.3}]}))
+    speed = {"keras": [{"model": "enet", "protocol": "compare", "precision": "float32", "xla": False,
+                        "infer_ms_per_image": 41.6, "input_size": [224, 288], "peak_rss_gib": 1.25}]}
+    rows = table.build_rows(tmp_path, tmp_path / "missing_summary.json")
+    assert all(row["protocol"] not in ("cpu", "compare") for row in rows if row["model"] == "enet")
+    (row,) = table.comparison_rows(tmp_path, speed)
+    assert row["scores"] == "80.0 / 60.0 / 45.0" and row["sweep"] == "0.0001: 20.0, **0.001: 30.0**"
+    assert row["inference"] == "42 ms @ 224x288" and row["memory"] == "1.2 GiB" and row["train"] == "10 min"
+    text = table.comparison_section(tmp_path, speed, {}, tmp_path / "frontier.png")
+    assert "224x288 inputs, 6 epochs at batch 4, adam with poly decay" in text and "| enet | 0.37M |" in text
+    assert (tmp_path / "frontier.png").exists()
+    assert "Not run yet: segnet_basic, segnet, fcn8s, deconvnet, unet_same." in text
