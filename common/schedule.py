@@ -22,6 +22,8 @@ DECAY_KINDS = ("kernel", "bias", "batch_norm", "prelu")
 BN_STATISTICS = ("moving", "recomputed")
 # Keras dtype policies: mixed_bfloat16 for CPUs with AVX512-BF16/AMX, mixed_float16 for GPUs.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# The reason of a reduced protocol's cuts of the paper's recipe (`Schedule.override`).
+CPU_BUDGET = "a budget a 2-core CPU finishes"
 
 
 @dataclasses.dataclass(frozen=True)

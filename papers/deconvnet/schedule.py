@@ -1,5 +1,5 @@
 """DeconvNet's training schedule and reported numbers (ICCV 2015 sec. 6.1, Table 1)."""
-from common.schedule import Reported, Schedule
+from common.schedule import CPU_BUDGET, Reported, Schedule
 
 SCHEDULES = {
     "deconvnet": {
@@ -33,13 +33,11 @@ REPORTED = {
     ),
 }
 
-# A budget a 2-core CPU can finish, on CamVid (VOC is not available here): whole images resized to
-# 200x264 (about CamVid's aspect; fc6's 7x7 window needs pool5 >= 7x7, i.e. inputs >= 193 px), the
-# reference's batch of 8 without its 8-fold gradient accumulation, 8 epochs, step decay unreached.
-SCHEDULES["deconvnet"]["cpu"] = SCHEDULES["deconvnet"]["paper"].replace(
-    dataset="camvid", input_size=(200, 264), crop_size=None, batch_size=8, epochs=8, eval_split="test",
-    select_by="val_miou",
-    source="this project's CPU protocol, derived from the paper schedule",
-    notes="reduced budget on CamVid: 200x264 whole images, batch 8, 8 epochs; "
-          + SCHEDULES["deconvnet"]["paper"].notes,
+# fc6's 7x7 window needs pool5 >= 7x7, i.e. inputs >= 193 px: 200x264 is about CamVid's aspect.
+SCHEDULES["deconvnet"]["cpu"] = SCHEDULES["deconvnet"]["paper"].override(
+    dataset=("camvid", "PASCAL VOC is not on this machine"),
+    input_size=((200, 264), CPU_BUDGET + ", whole images"), crop_size=(None, CPU_BUDGET + ", whole images"),
+    batch_size=(8, "the reference's batch of 8 without its 8-fold gradient accumulation"),
+    epochs=(8, CPU_BUDGET + "; the step decay is never reached"), eval_split=("test", "CamVid's test split"),
+    select_by=("val_miou", "CamVid has a validation split to select on"),
 )

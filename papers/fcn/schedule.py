@@ -23,7 +23,7 @@ dataset "voc" here is VOC 2012 and every parameter has the same rate. VOC images
 500x500: a 500x500 "crop" pads each whole image (padding ignored by the loss) rather than
 resizing it, which lets whole images form a batch.
 """
-from common.schedule import Reported, Schedule, Stage
+from common.schedule import CPU_BUDGET, Reported, Schedule, Stage
 
 PAPER = "FCN CVPR 2015 sec. 4.1-4.3"
 REFERENCE = "fcn.berkeleyvision.org voc-fcn{32,16,8}s/solver.prototxt"
@@ -113,16 +113,10 @@ REPORTED = {
     ),
 }
 
-# A budget a 2-core CPU can finish, on CamVid (VOC is not available here): FCN-8s in one stage
-# (voc-fcn8s-atonce's scaled skips) with the paper's normalised-loss recipe (momentum 0.9, weight
-# decay 5e-4), batch 4 of whole images resized to 180x240, 5 epochs. The paper's lr 1e-4 suits
-# ImageNet weights; from random He init (no batch norm, 0-255 inputs) the features are large and at
-# 1e-4 the run collapsed to one class (pixel accuracy 0.10 after 2 epochs, train loss 8.6); at 1e-6
-# pixel accuracy reached 0.59 in 36 steps.
-SCHEDULES["fcn8s"]["cpu"] = paper(8).replace(
-    dataset="camvid", input_size=(180, 240), crop_size=None, batch_size=4, epochs=5, eval_split="test",
-    learning_rate=1e-6, stages=(Stage("fcn8s_atonce", 5, {"at_once": True}),),
-    source="this project's CPU protocol, derived from the paper schedule and voc-fcn8s-atonce",
-    notes=("reduced budget on CamVid: 180x240, batch 4, 5 epochs, FCN-8s trained at once; lr 1e-6 instead "
-           f"of 1e-4, at which the from-scratch run collapsed to one class; {NOT_PER_LAYER_LR}"),
+SCHEDULES["fcn8s"]["cpu"] = paper(8).override(
+    dataset=("camvid", "PASCAL VOC is not on this machine"),
+    input_size=((180, 240), CPU_BUDGET + ", whole images"), crop_size=(None, CPU_BUDGET + ", whole images"),
+    batch_size=(4, CPU_BUDGET), epochs=(5, CPU_BUDGET), eval_split=("test", "CamVid's test split"),
+    stages=((Stage("fcn8s_atonce", 5, {"at_once": True}),), "one stage with voc-fcn8s-atonce's scaled skips"),
+    learning_rate=(1e-6, "1e-4 suits ImageNet weights; from random init the run collapsed to one class"),
 )

@@ -1,5 +1,5 @@
 """SegNet's training schedules and reported CamVid numbers (see ../shared/REFERENCES.md)."""
-from common.schedule import Reported, Schedule
+from common.schedule import CPU_BUDGET, Reported, Schedule
 
 # Median-frequency weights of Models/segnet_train.prototxt (SegNet-Tutorial). They differ from the
 # ones computable from the released labels (SignSymbol 9.64 vs 3.85); the paper trained with these.
@@ -68,18 +68,14 @@ REPORTED = {
 }
 
 SCHEDULES["segnet_basic"]["cpu"] = SEGNET_BASIC_PAPER.override(
-    input_size=((180, 240), "a budget a 2-core CPU finishes (scored at 360x480 all the same)"),
-    epochs=(25, "a budget a 2-core CPU finishes"),
+    input_size=((180, 240), CPU_BUDGET + " (scored at 360x480 all the same)"),
+    epochs=(25, CPU_BUDGET),
     validate_every=(1, "a checkpoint per epoch of the short run"),
     bn_statistics=("moving", "the protocol as its recorded run trained it"),
     decayed=(("kernel",), "the protocol as its recorded run trained it"),
 )
-# SegNet's lr 1e-3 fine-tunes an ImageNet encoder; from random init it barely moves: here 2 epochs
-# at 1e-3 left the network predicting the most heavily weighted classes (pixel accuracy 7.7 %, val
-# mIoU 3.0). The CPU protocol takes the rate the paper trains SegNet-Basic from scratch with, 0.1.
-SCHEDULES["segnet"]["cpu"] = SCHEDULES["segnet"]["paper"].replace(
-    input_size=(180, 240), epochs=10, learning_rate=0.1,
-    source="this project's CPU protocol, derived from the paper schedule",
-    notes="reduced budget: 180x240 inputs, 10 epochs; lr 0.1 (SegNet-Basic's from-scratch rate) instead of 1e-3, "
-          "which is meant for an ImageNet-initialised encoder",
+SCHEDULES["segnet"]["cpu"] = SCHEDULES["segnet"]["paper"].override(
+    input_size=((180, 240), CPU_BUDGET + " (scored at 360x480 all the same)"), epochs=(10, CPU_BUDGET),
+    learning_rate=(0.1, "1e-3 fine-tunes an ImageNet encoder, from random init it barely moved; SegNet-Basic's "
+                        "from-scratch rate"),
 )

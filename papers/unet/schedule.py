@@ -1,7 +1,7 @@
 """U-Net's training schedule and its ISBI 2012 results (see ../shared/REFERENCES.md)."""
 import dataclasses
 
-from common.schedule import Reported, Schedule
+from common.schedule import CPU_BUDGET, Reported, Schedule
 
 # Sec. 3: Caffe SGD, one large tile per batch, momentum 0.99. Not in the paper: the learning rate
 # (0.01 is what the original Caffe solver is commonly reported to use; unconfirmed), weight decay
@@ -30,7 +30,6 @@ _PAPER = Schedule(
            "lr 0.01 and 50k iterations unconfirmed",
     notes=_NOTES,
 )
-_CPU_BUDGET = "a budget a 2-core CPU finishes"
 _AS_RECORDED = "the protocol as its recorded run trained it"
 _PAPER_ON_CPU = dict(
     max_train_hours=(6.0, "this 2-core CPU's budget for the run; the paper's ~50k steps would take weeks here"),
@@ -39,14 +38,14 @@ _PAPER_ON_CPU = dict(
 )
 # The reduced runs of the earlier rounds: random crops without mirrored borders, flips and elastic
 # deformation only, no test-time averaging; scored on the 5 held-out "val" slices by tiles.
-_CPU = dict(epochs=(40, _CPU_BUDGET), mirror_border=(None, _AS_RECORDED), rotation=(None, _AS_RECORDED),
+_CPU = dict(epochs=(40, CPU_BUDGET), mirror_border=(None, _AS_RECORDED), rotation=(None, _AS_RECORDED),
             gray_values=(None, _AS_RECORDED), test_time_symmetries=(1, _AS_RECORDED))
 
 SCHEDULES = {
     "unet": {
         "paper": _PAPER.override(**_PAPER_ON_CPU),
         "cpu": _PAPER.override(
-            input_size=((380, 380), _CPU_BUDGET), crop_size=((380, 380), _CPU_BUDGET), **_CPU,
+            input_size=((380, 380), CPU_BUDGET), crop_size=((380, 380), CPU_BUDGET), **_CPU,
             # At 0.01 this net's cpu run collapsed to all-membrane (val pixel accuracy 0.2395, the
             # membrane share) from epoch 4 and was still there at epoch 15; an 8-epoch trial at 1e-3
             # kept learning (val mIoU 0.52-0.64 from epoch 5).
@@ -58,7 +57,7 @@ SCHEDULES = {
             input_size=((512, 512), "the whole slice: same padding loses no border"),
             crop_size=(None, "the whole slice: same padding loses no border"),
             mirror_border=(None, "same padding loses no border"), **_PAPER_ON_CPU),
-        "cpu": _PAPER.override(input_size=((256, 256), _CPU_BUDGET), crop_size=((256, 256), _CPU_BUDGET), **_CPU),
+        "cpu": _PAPER.override(input_size=((256, 256), CPU_BUDGET), crop_size=((256, 256), CPU_BUDGET), **_CPU),
     },
 }
 
