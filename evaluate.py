@@ -10,6 +10,7 @@ summary metrics and writes a results JSON (see `experiment.scoring.score` for it
 """
 import argparse
 
+import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
 import datasets
 import papers
 from common import results
@@ -31,7 +32,8 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, help="score only the first N images")
     parser.add_argument("--output", help="results JSON (default: results_<dataset>_<split>.json next to the checkpoint)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results file")
-    parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs here")
+    parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs "
+                        "here, each named after its image (<split>_<index>.png for generated data)")
     parser.add_argument("--num", type=int, default=10, help="how many overlays to write (default 10)")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
                         help="compile the network's forward pass whole with XLA (default: much faster for ENet, "

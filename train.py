@@ -14,6 +14,7 @@ The work is the run library's (`experiment.runs`, `experiment.scoring.score_chec
 import argparse
 from pathlib import Path
 
+import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
 import datasets
 import papers
 from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, PRECISIONS

@@ -12,9 +12,10 @@ mixed_bfloat16 only where this file says it passes.
 import argparse
 from pathlib import Path
 
+import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
 import papers
 from common import results
-from experiment import Experiment, fit, stage_dirs, stage_seconds
+from experiment import Experiment, cli, fit, stage_dirs, stage_seconds
 from experiment.runs import read_history
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,6 +57,7 @@ def main(argv=None):
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "ab"))
     parser.add_argument("--results-dir", default=str(REPO / "results" / "ab"))
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a user error")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
@@ -90,4 +92,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

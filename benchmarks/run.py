@@ -1,6 +1,7 @@
 """Re-runs one row of the benchmark: train a model under a protocol, then score it (with the CRF).
 
     python -m benchmarks.run --model enet --protocol cpu
+    python -m benchmarks.run --protocol compare     # the architecture comparison: every row not done
 
 Data comes from `--data-root/<dataset>` (default ../shared/data), the run lives in
 `runs/<model>_<protocol>/` (re-running resumes an interrupted training), and the results file is
@@ -24,11 +25,14 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import common.console  # noqa: F401  (first, before TensorFlow: its start is quiet on a machine without a GPU)
 import papers
 from common import results
-from experiment import Experiment, fit, load_checkpoint, stage_dirs, stage_seconds
+from common.errors import UserError
+from experiment import Experiment, cli, comparison, fit, load_checkpoint, stage_dirs, stage_seconds
 from experiment.runs import read_history
 from experiment.scoring import crf_params, score_checkpoint
+from papers.comparison import MODELS as COMPARED
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,48 +102,45 @@ def keep_weights(run, scores_path, record_dir, command):
     return True
 
 
-def rerun_command(args):
+def rerun_command(args, model):
     """The command that continues or re-makes this row on any machine: the folders are local choices, a
     backbone weights file is part of the recipe."""
-    return (f"python -m benchmarks.run --model {args.model} --protocol {args.protocol}"
+    return (f"python -m benchmarks.run --model {model} --protocol {args.protocol}"
             + (f" --backbone-weights {args.backbone_weights}" if args.backbone_weights else "")
             + (" --no-crf" if args.no_crf else ""))
 
 
-def row_experiment(args, run):
-    """The Experiment of a benchmark row: the protocol as it is, on `--data-root/<dataset>`, in `run`."""
-    schedule = papers.get_schedule(args.model, args.protocol)
-    return Experiment.of(args.model, run, args.protocol, backbone_weights=args.backbone_weights,
-                         data_dir=str(Path(args.data_root) / schedule.dataset), eval_split="none", verbose=2)
+def row_experiment(args, model, run):
+    """The Experiment of a benchmark row: the protocol as it is, on `--data-root/<dataset>`, in `run`. A
+    comparison row first sweeps its learning rate (`experiment.comparison`; done once, recorded in
+    `results/compare/<model>_sweep.json`) and trains at the rate it chose."""
+    schedule = papers.get_schedule(model, args.protocol)
+    data_dir = str(Path(args.data_root) / schedule.dataset)
+    if args.protocol == comparison.PROTOCOL:
+        if args.backbone_weights:
+            raise UserError("the comparison trains every model from random init: --backbone-weights does not apply")
+        record_path = Path(args.results_dir) / "compare" / f"{model}_sweep.json"
+        record = (results.read_json(record_path) if record_path.exists()
+                  else comparison.sweep(model, args.runs_dir, data_dir, record_path, verbose=2))
+        return comparison.chosen_experiment(model, run, data_dir, record, record_path, verbose=2)
+    return Experiment.of(model, run, args.protocol, backbone_weights=args.backbone_weights, data_dir=data_dir,
+                         eval_split="none", verbose=2)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
-    parser.add_argument("--protocol", default="cpu", help="a protocol of the model's schedules (default: cpu)")
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--runs-dir", default=str(REPO / "runs"))
-    parser.add_argument("--results-dir", default=str(REPO / "results"))
-    parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for the VGG-based models "
-                        "(default: random init, recorded as a deviation)")
-    parser.add_argument("--no-crf", action="store_true", help="score without the dense CRF")
-    parser.add_argument("--rerun", action="store_true",
-                        help="start the row over (e.g. after a schedule change): removes its results file and run "
-                             "folder, so that the plain command resumes an interrupted re-run")
-    parser.add_argument("--progress", action="store_true", help="only record how far the run got")
-    args = parser.parse_args(argv)
-
-    schedule = papers.get_schedule(args.model, args.protocol)
-    name = f"{args.model}_{args.protocol}"
+def run_row(args, model):
+    """Trains and scores one row (resuming it; nothing when its results file exists), or with `--progress`
+    records how far it got."""
+    schedule = papers.get_schedule(model, args.protocol)
+    name = f"{model}_{args.protocol}"
     output = Path(args.results_dir) / f"{name}.json"
     progress_path = Path(args.results_dir) / "progress" / f"{name}.json"
     run = Path(args.runs_dir) / name
     weight_record = results.weight_record_dir(args.results_dir, name)
-    command = rerun_command(args)
+    command = rerun_command(args, model)
     state_path = progress_path.with_name(f"{name}.state.tar.gz")
     if args.progress:
         progress_path.parent.mkdir(parents=True, exist_ok=True)
-        record = progress(args.model, args.protocol, run, command)  # its code version before the pack dirties the tree
+        record = progress(model, args.protocol, run, command)  # its code version before the pack dirties the tree
         state_mb = pack_state(run, state_path)
         packed = state_mb is not None
         record.update(state=state_path.name if packed else None, state_mb=state_mb)
@@ -158,7 +159,7 @@ def main(argv=None):
         with tarfile.open(state_path) as tar:
             tar.extractall(run, filter="data")
         print(f"resuming from the packed state {state_path}")
-    trained = fit(row_experiment(args, run))
+    trained = fit(row_experiment(args, model, run))
     score_checkpoint(trained.checkpoint, schedule.eval_split, output,
                      crf=None if args.no_crf else crf_params(trained.config))
     if keep_weights(run, output, weight_record, command):
@@ -167,5 +168,31 @@ def main(argv=None):
     state_path.unlink(missing_ok=True)
 
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", nargs="+", help=f"one or more of {', '.join(papers.list_models())} (with "
+                        f"--protocol {comparison.PROTOCOL}, default: every compared model, {', '.join(COMPARED)})")
+    parser.add_argument("--protocol", default="cpu", help="a protocol of the model's schedules (default: cpu)")
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--runs-dir", default=str(REPO / "runs"))
+    parser.add_argument("--results-dir", default=str(REPO / "results"))
+    parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for the VGG-based models "
+                        "(default: random init, recorded as a deviation)")
+    parser.add_argument("--no-crf", action="store_true", help="score without the dense CRF")
+    parser.add_argument("--rerun", action="store_true",
+                        help="start the row over (e.g. after a schedule change): removes its results file and run "
+                             "folder, so that the plain command resumes an interrupted re-run")
+    parser.add_argument("--progress", action="store_true", help="only record how far the run got")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a user error")
+    args = parser.parse_args(argv)
+    models = args.model or (COMPARED if args.protocol == comparison.PROTOCOL else None)
+    if not models:
+        parser.error("--model is required (except with --protocol compare)")
+    for model in models:
+        papers.get_schedule(model, args.protocol)  # every name checked before the first row trains
+    for model in models:
+        run_row(args, model)
+
+
 if __name__ == "__main__":
-    main()
+    cli.run(main)

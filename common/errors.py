@@ -15,3 +15,7 @@ class DataError(UserError, ValueError):
 
 class MissingFile(DataError, FileNotFoundError):
     """A file or folder the dataset's layout names that is not there."""
+
+
+class UnknownName(UserError, ValueError):
+    """A model, protocol, dataset or weight record name that is not registered; the message lists the valid ones."""

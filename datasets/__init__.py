@@ -2,14 +2,17 @@
 
 A dataset is one module exposing `info(data_dir=None, **options) -> DatasetInfo` and
 `load(split, data_dir=None, **options) -> tf.data.Dataset` of unbatched (uint8 [H, W, 3] RGB
-image, uint8 [H, W] label) pairs in a fixed order, labels 0..K-1 with 255 ignored. Adding a
-dataset is adding its module and one line to `_MODULES`.
+image, uint8 [H, W] label) pairs in a fixed order, labels 0..K-1 with 255 ignored. A dataset read
+from files also exposes `pairs(split, data_dir=None, **options) -> (image paths, label paths)`, the
+files `load` decodes, in its order. Adding a dataset is adding its module and one line to `_MODULES`.
 """
+from pathlib import Path
+
 from common.errors import DataError
 from datasets import camvid, folder, isbi2012, mnist_cifar, synthetic, voc
 from datasets.base import DatasetInfo
 
-__all__ = ["DatasetInfo", "get_info", "list_datasets", "load"]
+__all__ = ["DatasetInfo", "get_info", "image_names", "list_datasets", "load"]
 
 _MODULES = {"camvid": camvid, "folder": folder, "isbi2012": isbi2012, "mnist_cifar": mnist_cifar,
             "synthetic": synthetic, "voc": voc}
@@ -33,3 +36,13 @@ def load(name, split, data_dir=None, **options):
     """(unbatched dataset of (image, label), its DatasetInfo)."""
     module = _module(name)
     return module.load(split, data_dir, **options), module.info(data_dir, **options)
+
+
+def image_names(name, split, data_dir=None, **options):
+    """The file names, without suffix, of the images `load` yields, in its order (e.g. "0001TP_008550");
+    None for a generated dataset, whose images have no files."""
+    module = _module(name)
+    if not hasattr(module, "pairs"):
+        return None
+    image_paths, _ = module.pairs(split, data_dir, **options)
+    return [Path(path).stem for path in image_paths]

@@ -23,13 +23,17 @@ def info(data_dir=None, **options):
     return INFO
 
 
-def load(split, data_dir=None):
+def pairs(split, data_dir=None):
+    """(image paths, label paths) of `split`, in its list file's order."""
     INFO.check_split(split)
     root = data_root(data_dir, "camvid", "../shared/data/camvid")
     list_file = root / f"{split}.txt"
-    pairs = [line.split() for line in read_list(list_file)]
-    for number, pair in enumerate(pairs, 1):
-        if len(pair) != 2:
-            raise DataError(f"{list_file}:{number}: expected '<image> <label>', got {' '.join(pair)!r}")
-    return decode_pairs([root / image for image, _ in pairs], [root / label for _, label in pairs],
-                        INFO.num_classes, label_map=LABEL_MAP)
+    rows = [line.split() for line in read_list(list_file)]
+    for number, row in enumerate(rows, 1):
+        if len(row) != 2:
+            raise DataError(f"{list_file}:{number}: expected '<image> <label>', got {' '.join(row)!r}")
+    return [root / image for image, _ in rows], [root / label for _, label in rows]
+
+
+def load(split, data_dir=None):
+    return decode_pairs(*pairs(split, data_dir), INFO.num_classes, label_map=LABEL_MAP)

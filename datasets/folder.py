@@ -64,7 +64,7 @@ def _files_by_stem(folder, suffixes):
     return files
 
 
-def _pairs(root):
+def _pairs_by_stem(root):
     """{stem: (image path, mask path)}; an image without a mask or a mask without an image is an error."""
     images, masks = _files_by_stem(root / "images", IMAGE_SUFFIXES), _files_by_stem(root / "masks", (".png",))
     without_mask, without_image = sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys())
@@ -77,15 +77,15 @@ def _pairs(root):
     return {stem: (images[stem], masks[stem]) for stem in sorted(images)}
 
 
-def _split_stems(root, split, pairs):
+def _split_stems(root, split, by_stem):
     if (root / "splits").is_dir():
         split_file = root / "splits" / f"{split}.txt"
         listed = read_list(split_file)
         for stem in listed:
-            if stem not in pairs:
+            if stem not in by_stem:
                 raise MissingFile(f"{split_file} lists {stem!r}, which has no image/mask pair")
         return listed
-    stems = list(pairs)
+    stems = list(by_stem)
     shuffled = [stems[i] for i in np.random.default_rng(SPLIT_SEED).permutation(len(stems))]
     num_eval = max(1, len(stems) // 10)
     parts = {"val": shuffled[:num_eval], "test": shuffled[num_eval:2 * num_eval], "train": shuffled[2 * num_eval:]}
@@ -94,15 +94,20 @@ def _split_stems(root, split, pairs):
     return sorted(parts[split])
 
 
-def load(split, data_dir=None):
+def pairs(split, data_dir=None):
+    """(image paths, mask paths) of `split`, in its list's order (sorted stems without `splits/`)."""
     info(data_dir).check_split(split)
     root = Path(data_dir)
-    class_names, values = _read_classes(root / "classes.txt")
+    by_stem = _pairs_by_stem(root)
+    stems = _split_stems(root, split, by_stem)
+    return [by_stem[stem][0] for stem in stems], [by_stem[stem][1] for stem in stems]
+
+
+def load(split, data_dir=None):
+    image_paths, mask_paths = pairs(split, data_dir)
+    class_names, values = _read_classes(Path(data_dir) / "classes.txt")
     label_map = None
     if values is not None:
         label_map = label_map_from({IGNORE_LABEL: IGNORE_LABEL} | {value: c for c, value in enumerate(values)},
                                    len(class_names))
-    pairs = _pairs(root)
-    stems = _split_stems(root, split, pairs)
-    return decode_pairs([pairs[stem][0] for stem in stems], [pairs[stem][1] for stem in stems], len(class_names),
-                        label_map=label_map)
+    return decode_pairs(image_paths, mask_paths, len(class_names), label_map=label_map)

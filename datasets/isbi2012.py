@@ -37,7 +37,8 @@ def _numbered_pngs(folder):
     return sorted(paths, key=lambda path: int(path.stem))
 
 
-def load(split, data_dir=None, val_images=VAL_IMAGES):
+def pairs(split, data_dir=None, val_images=VAL_IMAGES):
+    """(image paths, label paths) of `split`, in slice order."""
     if split == "test":
         raise DataError("isbi2012 has no 'test' split to load: the challenge keeps the test labels hidden and "
                          "scores submissions on its server; evaluate on 'val' (held-out labelled slices)")
@@ -47,5 +48,8 @@ def load(split, data_dir=None, val_images=VAL_IMAGES):
     if not 0 < val_images < len(images):
         raise DataError(f"val_images={val_images} must leave both splits non-empty ({len(images)} labelled slices)")
     selected = {"train": images[:-val_images], "val": images[-val_images:], "trainval": images}[split]
-    labels = [root / "train" / "labels" / path.name for path in selected]
-    return decode_pairs(selected, labels, INFO.num_classes, label_map=LABEL_MAP)
+    return selected, [root / "train" / "labels" / path.name for path in selected]
+
+
+def load(split, data_dir=None, val_images=VAL_IMAGES):
+    return decode_pairs(*pairs(split, data_dir, val_images), INFO.num_classes, label_map=LABEL_MAP)

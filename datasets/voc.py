@@ -30,9 +30,13 @@ def _voc2012_dir(data_dir):
                             "and ImageSets/Segmentation/ there or in its VOCdevkit/VOC2012/")
 
 
-def load(split, data_dir=None):
+def pairs(split, data_dir=None):
+    """(image paths, label paths) of `split`, in its ImageSets list's order."""
     INFO.check_split(split)
     root = _voc2012_dir(data_dir)
     ids = read_list(root / "ImageSets" / "Segmentation" / f"{split}.txt")
-    return decode_pairs([root / "JPEGImages" / f"{id_}.jpg" for id_ in ids],
-                        [root / "SegmentationClass" / f"{id_}.png" for id_ in ids], INFO.num_classes)
+    return [root / "JPEGImages" / f"{id_}.jpg" for id_ in ids], [root / "SegmentationClass" / f"{id_}.png" for id_ in ids]
+
+
+def load(split, data_dir=None):
+    return decode_pairs(*pairs(split, data_dir), INFO.num_classes)

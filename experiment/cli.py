@@ -1,12 +1,10 @@
 """What every CLI shares at its boundary: a user error is one message and exit status 2, not a traceback."""
 import argparse
-import os
 import re
 import sys
 
+from common.console import debugging
 from common.errors import UserError
-
-DEBUG_VARIABLE = "SEGPAPERS_DEBUG"  # set to 1 (or pass --debug) for the full traceback of a user error
 
 
 def argument_type(parse):
@@ -40,9 +38,10 @@ def user_error_names():
 
 
 def run(main, argv=None):
-    """Calls `main(argv)`; a user error prints `error: ...` and exits with status 2."""
+    """Calls `main(argv)`; a user error prints `error: ...` and exits with status 2 (its traceback with
+    `--debug` or SEGPAPERS_DEBUG=1, `common.console.debugging`)."""
     argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv or os.environ.get(DEBUG_VARIABLE) == "1"
+    debug = debugging(argv)
     try:
         return main(argv)
     except Exception as error:

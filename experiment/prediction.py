@@ -102,5 +102,5 @@ def export(checkpoint, directory):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-    archive.write_out(str(directory))
+    archive.write_out(str(directory), verbose=False)  # verbose: the endpoint's signature and every captured variable
     return Path(directory)

@@ -51,7 +51,6 @@ def fit(experiment):
 
 def _fit(experiment):
     schedule, output = experiment.schedule, Path(experiment.output)
-    output.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(experiment.seed)
     if experiment.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -59,6 +58,7 @@ def _fit(experiment):
     eval_split = resolve_eval_split(experiment, info)
     if eval_split != "none":
         datasets.load(experiment.dataset, eval_split, experiment.data_dir)  # its files checked now, not after training
+    output.mkdir(parents=True, exist_ok=True)  # only once the data is known to be there
     if experiment.num_classes is not None and experiment.num_classes != info.num_classes:
         raise UserError(f"--num-classes {experiment.num_classes} disagrees with dataset {experiment.dataset!r}, which "
                         f"has {info.num_classes} classes: {', '.join(info.class_names)}")

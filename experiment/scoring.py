@@ -59,7 +59,11 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
     With `crf_params` every image is also scored after the dense CRF (run in a process pool on all
     cores, overlapping the network) by a second set of the same scorers, under "crf". `symmetries`:
     test-time averaging over rotated and flipped inputs (`experiment.inference.predictor`).
+
+    The first `num_overlays` images are also drawn into `overlays_dir` (`common.viz.comparison_panel`),
+    each named after its image file (`<stem>.png`), or `<split>_<index>.png` for a generated dataset.
     """
+    names = datasets.image_names(dataset, split, data_dir) if overlays_dir else None
     examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles, xla,
                                              symmetries)
     scorers = scorers_for(info)
@@ -81,7 +85,8 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
             scorer.update(label, probs)
         if overlays_dir and index < num_overlays:
             panel = viz.comparison_panel(image, label, predicted, info.palette, info.class_names, info.ignore_label)
-            viz.save_png(Path(overlays_dir) / f"{split}_{index:04d}.png", panel)
+            name = names[index] if names else f"{split}_{index:04d}"
+            viz.save_png(Path(overlays_dir) / f"{name}.png", panel)
         if pool is not None:
             pending.append((pool.submit(image, probs), label))
             collect(2 * pool.workers)  # bounded: probabilities are large

@@ -11,6 +11,7 @@ REPORTED (name -> Reported records); adding a paper means adding it to PAPERS be
 """
 import inspect
 
+from common.errors import UnknownName
 from papers import comparison, deconvnet, enet, fcn, segnet, unet
 from papers.weights import WeightRecord, get_weights, list_weights, resolve_checkpoint
 
@@ -29,7 +30,7 @@ def list_models():
 
 def _check_name(name):
     if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
+        raise UnknownName(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
 
 
 def build_model(name, num_classes, input_shape=None, **options):
@@ -52,7 +53,7 @@ def list_protocols(name):
 def get_schedule(name, protocol="paper"):
     _check_name(name)
     if protocol not in _SCHEDULES[name]:
-        raise ValueError(f"model {name!r} has no {protocol!r} schedule; valid: {', '.join(list_protocols(name))}")
+        raise UnknownName(f"model {name!r} has no {protocol!r} schedule; valid: {', '.join(list_protocols(name))}")
     return _SCHEDULES[name][protocol]
 
 

@@ -97,6 +97,24 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert moved <= 1e-3 * 5 * 64 * 64  # the same pixels, a last smaller batch included; only near-ties may flip
 
 
+def test_evaluate_names_its_overlays_after_the_images(tmp_path):
+    root = tmp_path / "camvid"
+    write_camvid(root, [camvid_label(), camvid_label(1)])
+    names = ["Seq05VD_f00000", "0001TP_008550"]  # CamVid's own names, listed out of sorted order
+    for index, name in enumerate(names):
+        for split_dir in ("val", "valannot"):
+            (root / split_dir).mkdir(exist_ok=True)
+            shutil.copy(root / split_dir.replace("val", "train") / f"f{index}.png", root / split_dir / f"{name}.png")
+    (root / "val.txt").write_text("".join(f"val/{name}.png valannot/{name}.png\n" for name in names))
+    run = tmp_path / "run"
+    train.main(["--model", "segnet_basic", "--data-dir", str(root), "--input-size", "32x32", "--batch-size", "2",
+                "--epochs", "1", "--steps-per-epoch", "1", "--eval-split", "none", "--verbose", "0", "--output", str(run)])
+    overlays = tmp_path / "overlays"
+    evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--output", str(tmp_path / "val.json"),
+                   "--save-overlays", str(overlays), "--num", "1"])
+    assert [path.name for path in overlays.iterdir()] == ["Seq05VD_f00000.png"]  # the first image of the split
+
+
 def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch):
     write_isbi(tmp_path / "isbi", 7)  # 2 training slices, 5 held out
     weight_map, weight_maps = experiment.runs.unet_weight_map, []

@@ -93,3 +93,35 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
     assert "224x288 inputs, 6 epochs at batch 4, adam with poly decay" in text and "| enet | 0.37M |" in text
     assert (tmp_path / "frontier.png").exists()
     assert "Not run yet: segnet_basic, segnet, fcn8s, deconvnet, unet_same." in text
+
+
+def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path, monkeypatch):
+    import types
+
+    from benchmarks import run
+
+    swept, trained = [], []
+
+    def fake_sweep(model, runs_dir, data_dir, record_path, **settings):
+        swept.append(model)
+        record = {"model": model, "epochs": 1, "chosen_learning_rate": 1e-3,
+                  "candidates": [{"learning_rate": 1e-4, "val_miou": 0.1}, {"learning_rate": 1e-3, "val_miou": 0.2}]}
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        record_path.write_text(json.dumps(record))
+        return record
+
+    def fake_score(checkpoint, split, output, crf):
+        output.write_text(json.dumps({"params": 10 ** 9}))  # too large for a weight record
+
+    monkeypatch.setattr(run.comparison, "sweep", fake_sweep)
+    monkeypatch.setattr(run, "fit", lambda experiment: trained.append(experiment)
+                        or types.SimpleNamespace(checkpoint=None, config={}))
+    monkeypatch.setattr(run, "score_checkpoint", fake_score)
+    folders = ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), "--no-crf"]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "enet_compare.json").write_text("{}")  # a finished row is skipped
+    run.main(["--protocol", "compare", *folders])
+    assert swept == [name for name in MODELS if name != "enet"] == [experiment.model for experiment in trained]
+    assert all(experiment.schedule.learning_rate == 1e-3 and experiment.protocol == "compare" for experiment in trained)
+    run.main(["--protocol", "compare", "--model", "segnet_basic", "--rerun", *folders])
+    assert swept.count("segnet_basic") == 1 and trained[-1].model == "segnet_basic"  # the sweep's record is reused

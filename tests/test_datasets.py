@@ -228,6 +228,18 @@ def test_folder_unlisted_mask_value_is_an_error(tmp_path):
             datasets.load("folder", split, data_dir=tmp_path)
 
 
+def test_image_names_are_the_files_in_load_order_and_none_for_generated_data(tmp_path):
+    write_camvid(tmp_path / "camvid", [camvid_label(), camvid_label(1)])
+    assert datasets.image_names("camvid", "train", tmp_path / "camvid") == ["f0", "f1"]
+    voc, _ = write_voc(tmp_path / "voc", ["2007_000039", "2007_000032"])
+    assert datasets.image_names("voc", "train", voc) == ["2007_000039", "2007_000032"]
+    write_folder(tmp_path / "folder", 3)
+    (tmp_path / "folder" / "splits").mkdir()
+    (tmp_path / "folder" / "splits" / "train.txt").write_text("img02\nimg00\n")
+    assert datasets.image_names("folder", "train", tmp_path / "folder") == ["img02", "img00"]
+    assert datasets.image_names("synthetic", "val") is None and datasets.image_names("mnist_cifar", "test") is None
+
+
 def test_synthetic_is_deterministic_per_seed_and_split():
     images, labels = synthetic.generate(20, (32, 40), seed=3)
     again_images, again_labels = synthetic.generate(20, (32, 40), seed=3)

@@ -51,6 +51,7 @@ def test_isbi_splits_in_numeric_order_and_maps_membrane_and_cell(tmp_path):
     np.testing.assert_array_equal(label, (membrane_label(0) == 255).astype(np.uint8))
     val = labels_of(datasets.load("isbi2012", "val", data_dir=tmp_path)[0])
     assert [int(np.argmin(label[:, 0])) for label in val] == [7, 8, 9, 10, 11]
+    assert datasets.image_names("isbi2012", "val", data_dir=tmp_path) == ["7", "8", "9", "10", "11"]
     assert len(labels_of(datasets.load("isbi2012", "val", data_dir=tmp_path, val_images=2)[0])) == 2
     assert len(labels_of(datasets.load("isbi2012", "trainval", data_dir=tmp_path)[0])) == 12
 

@@ -69,8 +69,9 @@ def test_missing_inputs_are_named(checkpoint, tmp_path):
         predict.main(["--checkpoint", str(checkpoint), str(tmp_path / "nothing.png"), "--output", str(tmp_path)])
 
 
-def test_export_serves_any_size_in_a_fresh_process(checkpoint, images, tmp_path):
+def test_export_says_one_line_and_serves_any_size_in_a_fresh_process(checkpoint, images, tmp_path, capsys):
     predict.main(["--checkpoint", str(checkpoint), "--export", str(tmp_path / "export")])
+    assert capsys.readouterr().out == f"SavedModel written to {tmp_path / 'export'}\n"  # not Keras' list of captures
     # the SavedModel runs TensorFlow's graph, not XLA, which may flip near-ties
     predict.main(["--checkpoint", str(checkpoint), str(images / "odd.png"), "--output", str(tmp_path / "out"),
                   "--no-xla"])

@@ -73,10 +73,15 @@ def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(t
 def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
     results_file(tmp_path)
     table.main(["--results-dir", str(tmp_path), "--summary", str(tmp_path / "none.json"),
-                "--output", str(tmp_path / "BENCHMARKS.md")])
+                "--output", str(tmp_path / "BENCHMARKS.md"), "--papers-dir", str(tmp_path / "papers")])
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| enet | camvid test (233) | cpu |" in text and "83.1 / 60.2 / 45.7" in text
     assert (tmp_path / "benchmarks_miou_vs_gflops.png").stat().st_size > 0
+    enet = (tmp_path / "papers" / "enet" / "README.md").read_text()  # the per-paper results beside the paper
+    assert enet.startswith("# ENet\n") and "| enet | camvid test (233) | cpu | 83.1 / 60.2 / 45.7 |" in enet
+    assert "`python -m benchmarks.run --model enet --protocol reference`" in enet
+    assert sorted(path.parent.name for path in (tmp_path / "papers").glob("*/README.md")) == [
+        "deconvnet", "enet", "fcn", "segnet", "unet"]
 
 
 def test_an_unfinished_run_shows_as_running_with_how_far_it_got(tmp_path):
@@ -168,7 +173,7 @@ def test_a_small_trained_model_is_kept_as_a_weight_record(tmp_path, monkeypatch)
 
     runs, results_dir = tmp_path / "runs", tmp_path / "results"
     # The row's real training, on tiny synthetic data instead of the protocol's.
-    monkeypatch.setattr(run, "row_experiment", lambda args, folder: Experiment.of(
+    monkeypatch.setattr(run, "row_experiment", lambda args, model, folder: Experiment.of(
         "segnet_basic", folder, "quick", input_size=(32, 32), batch_size=2, epochs=1, steps_per_epoch=1, val_steps=1,
         verbose=0, eval_split="none"))
     arguments = ["--model", "segnet_basic", "--protocol", "quick", "--no-crf", "--runs-dir", str(runs),
@@ -287,5 +292,5 @@ def test_backbone_weights_reach_the_training_and_the_rerun_command(tmp_path, mon
               "--results-dir", str(tmp_path / "results")])
     assert trained[0].model_options == {"backbone_weights": "vgg16.h5"}
     args = argparse.Namespace(model="segnet", protocol="cpu", backbone_weights="vgg16.h5", no_crf=True)
-    assert run.rerun_command(args) == ("python -m benchmarks.run --model segnet --protocol cpu "
+    assert run.rerun_command(args, "segnet") == ("python -m benchmarks.run --model segnet --protocol cpu "
                                        "--backbone-weights vgg16.h5 --no-crf")
