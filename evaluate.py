@@ -39,9 +39,7 @@ def parse_args(argv=None):
                         help="compile the network's forward pass whole with XLA (default: much faster for ENet, "
                         "SegNet and the FCNs on this CPU, see BENCHMARKS.md); --no-xla: TensorFlow's graph, "
                         "as fast or faster for SegNet-Basic, DeconvNet and U-Net")
-    parser.add_argument("--symmetries", type=int, metavar="N", help="average the probabilities over N of the "
-                        "image's 8 rotated/flipped versions, 1 = none (default: the training schedule's "
-                        "test_time_symmetries; U-Net's paper recipe: 8)")
+    cli.add_symmetries_flag(parser)
     crf = parser.add_argument_group("dense CRF post-processing")
     crf.add_argument("--crf", action="store_true", help="also score every image after the dense CRF")
     crf.add_argument("--crf-preset", choices=sorted(PRESETS),

@@ -30,9 +30,7 @@ def parse_args(argv=None):
     parser.add_argument("--crf", action="store_true", help="refine with the dense CRF (DeconvNet's parameters)")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
                         help="compile the network's forward pass whole with XLA (default); --no-xla: TensorFlow's graph")
-    parser.add_argument("--symmetries", type=int, metavar="N", help="average the probabilities over N of the "
-                        "image's 8 rotated/flipped versions, 1 = none (default: the training schedule's "
-                        "test_time_symmetries; U-Net's paper recipe: 8)")
+    cli.add_symmetries_flag(parser)
     parser.add_argument("--export", metavar="DIR", help="write a SavedModel serving uint8 images instead")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a user error")
     args = parser.parse_args(argv)

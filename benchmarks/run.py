@@ -25,14 +25,15 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import common.console  # noqa: F401  (first, before TensorFlow: its start is quiet on a machine without a GPU)
+import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+import datasets
 import papers
 from common import results
 from common.errors import UserError
 from experiment import Experiment, cli, comparison, fit, load_checkpoint, stage_dirs, stage_seconds
 from experiment.runs import read_history
 from experiment.scoring import crf_params, score_checkpoint
-from papers.comparison import MODELS as COMPARED
+from papers.comparison import MODELS as COMPARED, PROTOCOL as COMPARISON
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,7 +117,7 @@ def row_experiment(args, model, run):
     `results/compare/<model>_sweep.json`) and trains at the rate it chose."""
     schedule = papers.get_schedule(model, args.protocol)
     data_dir = str(Path(args.data_root) / schedule.dataset)
-    if args.protocol == comparison.PROTOCOL:
+    if args.protocol == COMPARISON:
         if args.backbone_weights:
             raise UserError("the comparison trains every model from random init: --backbone-weights does not apply")
         record_path = Path(args.results_dir) / "compare" / f"{model}_sweep.json"
@@ -159,6 +160,8 @@ def run_row(args, model):
         with tarfile.open(state_path) as tar:
             tar.extractall(run, filter="data")
         print(f"resuming from the packed state {state_path}")
+    # The split scored after training, checked before it (the row's run itself scores nothing).
+    datasets.load(schedule.dataset, schedule.eval_split, str(Path(args.data_root) / schedule.dataset))
     trained = fit(row_experiment(args, model, run))
     score_checkpoint(trained.checkpoint, schedule.eval_split, output,
                      crf=None if args.no_crf else crf_params(trained.config))
@@ -171,7 +174,7 @@ def run_row(args, model):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", help=f"one or more of {', '.join(papers.list_models())} (with "
-                        f"--protocol {comparison.PROTOCOL}, default: every compared model, {', '.join(COMPARED)})")
+                        f"--protocol {COMPARISON}, default: every compared model, {', '.join(COMPARED)})")
     parser.add_argument("--protocol", default="cpu", help="a protocol of the model's schedules (default: cpu)")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs"))
@@ -185,7 +188,7 @@ def main(argv=None):
     parser.add_argument("--progress", action="store_true", help="only record how far the run got")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a user error")
     args = parser.parse_args(argv)
-    models = args.model or (COMPARED if args.protocol == comparison.PROTOCOL else None)
+    models = args.model or (COMPARED if args.protocol == COMPARISON else None)
     if not models:
         parser.error("--model is required (except with --protocol compare)")
     for model in models:

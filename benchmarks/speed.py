@@ -233,8 +233,8 @@ def run_child(*arguments):
 
 
 def variant(row):
-    """What a Keras row measured: model, precision, whole-step XLA or not."""
-    return row["model"], row["precision"], row.get("xla", False)
+    """What a Keras row measured: model, precision, whole-step XLA or not, under which protocol's setup."""
+    return row["model"], row["precision"], row.get("xla", False), row.get("protocol", "paper")
 
 
 def conv_peaks(peak):
@@ -318,10 +318,11 @@ def main(argv=None):
         return child_main(argv[1:])
     import papers
     from benchmarks import crf_speed
+    from papers import comparison
     from common import results
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=papers.list_models())
+    parser.add_argument("--models", nargs="+", help="default: every model (with --protocol compare: the compared ones)")
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--xla-models", nargs="*", help="also time these models' float32 step and inference "
@@ -332,10 +333,18 @@ def main(argv=None):
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
                         help="one size for every model instead of the papers' (quick checks)")
     parser.add_argument("--protocol", default="paper", help="each model at this protocol's input size and "
-                        "builder options (compare: the architecture comparison's; write it to its own --output)")
+                        "builder options (compare: the comparison's models at its precision, no XLA or PyTorch rows, "
+                        "into results/benchmarks/speed_compare.json)")
     parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
-    parser.add_argument("--output", default=str(REPO / "results" / "benchmarks" / "speed.json"))
+    parser.add_argument("--output", help="default: results/benchmarks/speed.json (speed_compare.json with "
+                        "--protocol compare)")
     args = parser.parse_args(argv)
+    if args.protocol == comparison.PROTOCOL:  # the comparison's own file, its models, float32 as its recipe
+        args.models = args.models or list(comparison.MODELS)
+        args.output = args.output or str(REPO / "results" / "benchmarks" / f"speed_{comparison.PROTOCOL}.json")
+        args.precisions, args.xla_models, args.no_torch = [comparison.RECIPE.precision], [], True
+    args.models = args.models or papers.list_models()
+    args.output = args.output or str(REPO / "results" / "benchmarks" / "speed.json")
     size = ["--input-size", *map(str, args.input_size)] if args.input_size else []
     xla_models = args.models if args.xla_models is None else args.xla_models
 

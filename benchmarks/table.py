@@ -16,10 +16,10 @@ from pathlib import Path
 
 import papers
 from common import results
-from papers import comparison
 from common.crf import DEFAULT_PRESET, PRESETS
-from common.schedule import deviation_lines, schedule_differences
 from common.flops import count_flops
+from common.schedule import deviation_lines, schedule_differences
+from papers import comparison
 
 REPO = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou")
@@ -27,23 +27,24 @@ SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU"}
 MONITORED = {"val_miou": "val mIoU", "val_pixel_accuracy": "val G"}  # selection metrics a progress record names
 
 
-COMPARISON = "compare"  # the architecture comparison's protocol (papers.comparison)
+COMPARISON = comparison.PROTOCOL  # the architecture comparison's protocol
+COMPARISON_SPEED = REPO / "results" / "benchmarks" / f"speed_{COMPARISON}.json"  # its benchmarks.speed run
 
 
-def load_runs(results_dir, comparison=False):
+def load_runs(results_dir, compared=False):
     """Results files written by evaluate.py (they carry `metrics` and `train_config`), by model: the
-    papers' recipes and reduced budgets, or with `comparison` the comparison's runs. A model's CamVid
+    papers' recipes and reduced budgets, or with `compared` the comparison's runs. A model's CamVid
     `cpu` run is retired from the table once its comparison run exists."""
     runs = {}
     for path in sorted(Path(results_dir).glob("*.json")):
         data = results.read_json(path)
         if isinstance(data, dict) and "metrics" in data and "train_config" in data:
-            if (data["train_config"].get("protocol") == COMPARISON) == comparison:
+            if (data["train_config"].get("protocol") == COMPARISON) == compared:
                 runs.setdefault(data["train_config"].get("model", data["model"]), []).append((path, data))
-    if not comparison:
-        compared = load_runs(results_dir, comparison=True)
+    if not compared:
+        comparison_runs = load_runs(results_dir, compared=True)
         runs = {name: [(path, data) for path, data in entries if not (
-                    name in compared and data["dataset"] == "camvid" and data["train_config"].get("protocol") == "cpu")]
+                    name in comparison_runs and data["dataset"] == "camvid" and data["train_config"].get("protocol") == "cpu")]
                 for name, entries in runs.items()}
     return {name: entries for name, entries in runs.items() if entries}
 
@@ -234,7 +235,8 @@ def paper_and_cpu_gaps(rows):
                    if protocol == "paper" and (model, "cpu") in miou_gaps)
 
 
-REDUCED = ("cpu", "quick")  # protocols that cut the paper's budget; every other one follows a paper recipe
+# Protocols that cut the paper's budget, and the comparison's; every other one follows a paper recipe.
+REDUCED = ("cpu", "quick", COMPARISON)
 
 
 def repeated_runs(rows, progress):
@@ -277,10 +279,10 @@ def gap_section(rows, progress=None):
 def per_class_section(results_dir):
     """Per dataset with named classes: each finished run's IoU per class, the scores the means hide."""
     by_classes = {}
-    runs = load_runs(results_dir)
-    for name, entries in load_runs(results_dir, comparison=True).items():
-        runs[name] = runs.get(name, []) + entries
-    for name, entries in runs.items():
+    every_run = load_runs(results_dir)
+    for name, entries in load_runs(results_dir, compared=True).items():
+        every_run[name] = every_run.get(name, []) + entries
+    for name, entries in every_run.items():
         for _, data in entries:
             if data.get("class_names") and data["metrics"].get("iou"):
                 by_classes.setdefault((data["dataset"], tuple(data["class_names"])), []).append((name, data))
@@ -313,7 +315,7 @@ def sweep_cell(results_dir, name):
 def comparison_rows(results_dir, speed):
     """One row per finished comparison run: accuracy, with the CRF, and cost side by side."""
     timed, rows = comparison_speed(speed), []
-    for name, entries in load_runs(results_dir, comparison=True).items():
+    for name, entries in load_runs(results_dir, compared=True).items():
         for path, data in entries:
             config, crf, cost = data["train_config"], data.get("crf"), timed.get(name)
             rows.append({
@@ -358,11 +360,12 @@ def comparison_section(results_dir, speed, progress, plot_path):
     waiting = [name for name in comparison.MODELS if name not in done | {record["model"] for record in running}]
     lines = ["## Architectures on equal terms", "",
              "Every CamVid architecture trained by one recipe (`papers/comparison.py`): " + recipe_text() + ". "
-             "Nothing but the learning rate differs between rows (and DeconvNet's fc layers, cut to 1024 "
-             "channels as in the SegNet paper's CamVid benchmark), so the rows compare architectures, not "
-             "budgets. Inference and memory come from one `python -m benchmarks.speed --protocol compare` run "
-             "(results/benchmarks/speed_compare.json). Re-run everything not done with "
-             "`python -m benchmarks.run --protocol compare`, one row with `--model NAME`.", ""]
+             "Nothing but the learning rate differs between rows (and the builder options "
+             + "; ".join(f"{name} {options}" for name, options in comparison.MODEL_OPTIONS.items())
+             + ", as the models' CamVid benchmarks had them), so the rows compare architectures, not budgets. "
+             f"Inference and memory come from one `python -m benchmarks.speed --protocol {COMPARISON}` run "
+             f"({COMPARISON_SPEED.relative_to(REPO)}). Re-run everything not done with "
+             f"`python -m benchmarks.run --protocol {COMPARISON}`, one row with `--model NAME`.", ""]
     if rows:
         lines += table_of(COMPARISON_COLUMNS, rows)
         if plot_comparison(rows, plot_path):
@@ -407,7 +410,7 @@ def load_progress(results_dir):
 
 
 def build_rows(results_dir, summary_path):
-    runs, progress = load_runs(results_dir), load_progress(results_dir)
+    runs, progress, compared = load_runs(results_dir), load_progress(results_dir), load_runs(results_dir, compared=True)
     summary = ({row["model"]: row for row in results.read_json(summary_path)["models"]}
                if Path(summary_path).exists() else {})
     rows = []
@@ -420,7 +423,10 @@ def build_rows(results_dir, summary_path):
         rows += [running_row(name, record, summary) for record in running]
         if papers.get_schedule(name).dataset not in {data["dataset"] for _, data in entries} | {
                 record["dataset"] for record in running}:
-            rows.append(missing_row(name, summary))  # the paper's own benchmark, not run (yet)
+            row = missing_row(name, summary)  # the paper's own benchmark, not run (yet)
+            if name in compared and row["reproduced"] == "not run yet":
+                row["reproduced"] = "paper recipe not run yet; trained under the shared recipe: see Architectures on equal terms"
+            rows.append(row)
     return rows
 
 
@@ -609,7 +615,7 @@ def main(argv=None):
     parser.add_argument("--speed", default=str(REPO / "results" / "benchmarks" / "speed.json"))
     parser.add_argument("--profiles", nargs="*", help="benchmarks.profile JSON files "
                         "(default: results/benchmarks/profile_*.json)")
-    parser.add_argument("--compare-speed", default=str(REPO / "results" / "benchmarks" / "speed_compare.json"),
+    parser.add_argument("--compare-speed", default=str(COMPARISON_SPEED),
                         help="the comparison's timings (python -m benchmarks.speed --protocol compare)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     parser.add_argument("--papers-dir", default=str(REPO / "papers"),

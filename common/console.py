@@ -1,6 +1,7 @@
 """TensorFlow's start, quiet on a machine without a GPU: what a command line prints begins with its own words.
 
-Every entry point (train.py, evaluate.py, predict.py, the benchmarks' mains) imports this module first,
+Every entry point that trains or scores (train.py, evaluate.py, predict.py, benchmarks.run and
+benchmarks.precision_ab) imports this module first,
 before anything imports TensorFlow; importing it calls `quiet_tensorflow_start`. On a machine without a
 GPU (no /dev/nvidia* device and CUDA_VISIBLE_DEVICES unset), it
 
@@ -32,8 +33,9 @@ def debugging(argv):
 
 
 def has_gpu():
-    """Whether this process may see an NVIDIA GPU: a device node, or GPUs chosen with CUDA_VISIBLE_DEVICES."""
-    return bool(glob("/dev/nvidia*")) or "CUDA_VISIBLE_DEVICES" in os.environ
+    """Whether this process may see an NVIDIA GPU: a device node, or GPUs chosen with CUDA_VISIBLE_DEVICES
+    ("" and -1 hide them)."""
+    return bool(glob("/dev/nvidia*")) or os.environ.get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
 
 
 def without_probe_notices(text):

@@ -121,6 +121,9 @@ class Schedule:
             raise ValueError(f"Schedule.learning_rate={self.learning_rate!r} must be positive")
         if self.mirror_border is not None and (self.mirror_border < 1 or not self.crop_size):
             raise ValueError(f"Schedule.mirror_border={self.mirror_border!r} needs a crop_size and must be >= 1")
+        if self.gray_values is not None and not (0 <= self.gray_values[0] < 0.5 and self.gray_values[1] >= 1):
+            raise ValueError(f"Schedule.gray_values={self.gray_values!r}: a point shift in [0, 0.5) and a largest "
+                             "gamma factor >= 1")
         if not 1 <= self.test_time_symmetries <= 8:
             raise ValueError(f"Schedule.test_time_symmetries={self.test_time_symmetries!r}: 1 (none) to 8 (all)")
         if self.validate_every < 1 or (self.patience is not None and self.patience < 1):

@@ -8,7 +8,7 @@ files `load` decodes, in its order. Adding a dataset is adding its module and on
 """
 from pathlib import Path
 
-from common.errors import DataError
+from common.errors import UnknownName
 from datasets import camvid, folder, isbi2012, mnist_cifar, synthetic, voc
 from datasets.base import DatasetInfo
 
@@ -24,7 +24,7 @@ def list_datasets():
 
 def _module(name):
     if name not in _MODULES:
-        raise DataError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
+        raise UnknownName(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}")
     return _MODULES[name]
 
 

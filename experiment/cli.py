@@ -37,6 +37,20 @@ def user_error_names():
     return sorted(names)
 
 
+def add_symmetries_flag(parser):
+    """--symmetries N: test-time averaging over rotated and flipped inputs (evaluate.py, predict.py)."""
+    parser.add_argument("--symmetries", type=argument_type(_symmetries), metavar="N",
+                        help="average the probabilities over N of the image's 8 rotated/flipped versions, 1 = none "
+                             "(default: the training schedule's test_time_symmetries; U-Net's paper recipe: 8)")
+
+
+def _symmetries(text):
+    count = int(text)
+    if not 1 <= count <= 8:
+        raise ValueError(f"{count}: between 1 (the image as it is) and 8 (all its rotations and flips)")
+    return count
+
+
 def run(main, argv=None):
     """Calls `main(argv)`; a user error prints `error: ...` and exits with status 2 (its traceback with
     `--debug` or SEGPAPERS_DEBUG=1, `common.console.debugging`)."""

@@ -13,8 +13,7 @@ from common import results
 from experiment.runs import fit, read_history, train_seconds
 from experiment.spec import Experiment
 from papers import comparison
-
-PROTOCOL = "compare"
+from papers.comparison import PROTOCOL
 
 
 def candidate_dir(runs_dir, model, learning_rate):

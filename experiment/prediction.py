@@ -66,7 +66,7 @@ def predict_files(checkpoint, inputs, output, crf_params=None, xla=True, symmetr
     model, config = load_checkpoint(checkpoint)
     palette = palette_of(config, model.output_shape[-1])
     class_names = config.get("class_names") or [f"class {index}" for index in range(model.output_shape[-1])]
-    predict = predictor(model, trained_on_crops(config), xla, symmetries or test_time_symmetries(config))
+    predict = predictor(model, trained_on_crops(config), xla, test_time_symmetries(config) if symmetries is None else symmetries)
     paths = image_paths(inputs)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

@@ -132,10 +132,15 @@ def _fit(experiment):
     }
     config_path = output / "config.json"
     if config_path.exists():
-        differences = resume_differences(results.read_run_config(config_path), config)
+        previous = results.read_run_config(config_path)
+        differences = resume_differences(previous, config)
         if differences:
             raise UserError(f"{output} holds a run with other settings:\n  " + "\n  ".join(differences)
                             + "\nresume it with its own settings or choose another --output")
+        if schedule.epochs > previous["schedule"]["epochs"]:
+            check_extendable(stage_dirs(schedule, output))
+            print(f"continuing the run to {schedule.epochs} epochs (it was started with {previous['schedule']['epochs']}; "
+                  "a decaying learning rate follows the new count from here)")
     results.write_json(config_path, config)
 
     model, earlier_s = None, 0.0
@@ -177,7 +182,7 @@ def resume_differences(previous, config):
         if key == "schedule":
             changed = [(*change, None) for change in schedule_differences(before, now)]
             if changed and _only_epochs(before, now):
-                changed = _epochs_change(before, now)
+                changed = _epochs_change(before, now, changed)
             differences += [f"schedule.{field}: {old!r} -> {new!r}" + (f" ({why})" if why else "")
                             for field, old, new, why in changed]
         elif before != now:
@@ -194,18 +199,34 @@ def _only_epochs(before, now):
     return not schedule_differences(without_epochs(before), without_epochs(now))
 
 
-def _epochs_change(before, now):
-    """An epochs change on resume, as (field, before, now, why) when it is refused; none when it extends."""
+def _epochs_change(before, now, changed):
+    """An epochs change on resume, as (field, before, now, why) when it is refused; none when it extends.
+    The epochs equal (only their override's wording changed): the `changed` fields, as any difference."""
+    if now["epochs"] == before["epochs"]:
+        return changed
     if now["stages"]:
         return [("epochs", before["epochs"], now["epochs"], "a staged schedule's epochs cannot change on resume")]
     if now["epochs"] < before["epochs"]:
         return [("epochs", before["epochs"], now["epochs"], f"fewer epochs than the run was started with are refused: "
                  f"its learning-rate schedule and checkpoints follow {before['epochs']}; --epochs {before['epochs']} "
                  "or more continues it")]
-    if now["epochs"] > before["epochs"]:
-        print(f"continuing the run to {now['epochs']} epochs (it was started with {before['epochs']}; a decaying "
-              "learning rate follows the new count from here)")
     return []
+
+
+def check_extendable(stages):
+    """Refuses more epochs for a run that cannot take them: a stage stopped by its own rule (patience, the
+    time budget), or one that finished before runs kept their last epoch's state (backup/)."""
+    for stage, stage_dir in stages:
+        done = stage_dir / "done.json"
+        if not done.exists():
+            continue
+        finished = results.read_json(done)
+        if finished["stopped_early"]:
+            raise UserError(f"{stage_dir} stopped early by its own rule after {finished['epochs_trained']} epochs "
+                            "(patience or the time budget): more epochs would not train it; start a new run")
+        if not resumed_epoch(stage_dir / "backup"):
+            raise UserError(f"{stage_dir} finished its {finished['epochs']} epochs before runs kept their last "
+                            "state (backup/): it cannot continue; start a new run in another --output")
 
 
 def resolve_class_weights(schedule, train_source, info):
@@ -283,10 +304,7 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
         if finished["stopped_early"] or finished["epochs"] >= stage.epochs:
             with strategy.scope():
                 return checkpoints.load_model(stage_dir / "model.keras")
-        if not resumed_epoch(stage_dir / "backup"):
-            raise UserError(f"{stage_dir} finished its {finished['epochs']} epochs before runs kept their last state "
-                            f"(backup/): it cannot continue to {stage.epochs}; start a new run in another --output")
-        done.unlink()  # more epochs were asked for: train on from the last one
+        done.unlink()  # more epochs were asked for (check_extendable): train on from the last one
     with strategy.scope():
         model = build(**stage.model_options)
         if previous is not None:
@@ -317,6 +335,8 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
         raise UserError(f"training stopped in stage {stage.name!r}: {error}") from None
     if not (stage_dir / "model.keras").exists():  # stopped (time budget) before any epoch validated
         save_model_atomically(model, stage_dir / "model.keras")
+    for spare in (stage_dir / "backup").glob("*.bkp"):  # the last epoch's state is kept once, for more --epochs
+        spare.unlink()
     results.write_json(stage_dir / "done.json", {"stage": stage.name, "epochs": stage.epochs,
                                                  "epochs_trained": len(read_history(stage_dir)),
                                                  "stopped_early": bool(model.stop_training)})

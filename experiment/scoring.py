@@ -210,7 +210,7 @@ def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None
     model, config = load_checkpoint(checkpoint)
     result = score(model, dataset, split, data_dir, batch_size, limit, overlays_dir, num_overlays, crf,
                    verbose=verbose, tiles=trained_on_crops(config), xla=xla,
-                   symmetries=symmetries or test_time_symmetries(config))
+                   symmetries=test_time_symmetries(config) if symmetries is None else symmetries)
     result["checkpoint"] = str(checkpoint)
     result["train_config"] = config
     results.write_json(output, result)

@@ -20,7 +20,7 @@ PAPERS = (deconvnet, enet, fcn, segnet, unet)
 _BUILDERS = {name: builder for paper in PAPERS for name, builder in paper.MODELS.items()}
 _SCHEDULES = {name: dict(protocols) for paper in PAPERS for name, protocols in paper.SCHEDULES.items()}
 for _name in comparison.MODELS:  # the shared recipe of the architecture comparison
-    _SCHEDULES[_name]["compare"] = comparison.protocol(_name)
+    _SCHEDULES[_name][comparison.PROTOCOL] = comparison.protocol(_name)
 _REPORTED = {name: reported for paper in PAPERS for name, reported in paper.REPORTED.items()}
 
 

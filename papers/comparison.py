@@ -15,6 +15,7 @@ at a small rate, so the last epochs refine instead of oscillating.
 """
 from common.schedule import Schedule
 
+PROTOCOL = "compare"
 MODELS = ("segnet_basic", "segnet", "enet", "fcn8s", "deconvnet", "unet_same")
 # Adam's usual range for training from scratch; the sweep picks by best val mIoU.
 LEARNING_RATES = (1e-4, 3e-4, 1e-3)
@@ -38,7 +39,8 @@ RECIPE = Schedule(
     precision="float32",
     source="this project's comparison protocol (papers/comparison.py): one recipe for every CamVid model, "
            "the learning rate from a sweep",
-    notes="learning rate per model from a sweep of 1e-4, 3e-4, 1e-3 (one epoch each, best val mIoU)",
+    notes=f"learning rate per model from a sweep of {', '.join(f'{rate:g}' for rate in LEARNING_RATES)} "
+          f"({SWEEP_EPOCHS} epoch(s) each, best val mIoU)",
 )
 
 

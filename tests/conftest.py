@@ -1,7 +1,6 @@
 import ctypes
 import gc
 import os
-
 from pathlib import Path
 
 import keras

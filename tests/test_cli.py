@@ -380,6 +380,12 @@ def test_more_epochs_continue_a_finished_run_and_fewer_are_refused(tmp_path, cap
     with pytest.raises(UserError, match=r"schedule.epochs: 2 -> 1 \(fewer epochs than the run was started with are "
                                          r"refused: .* --epochs 2 or more continues it\)"):
         train.main([*flags, "--epochs", "1"])
+    done = json.loads((run / "done.json").read_text())
+    (run / "done.json").write_text(json.dumps({**done, "stopped_early": True}))  # as if patience had stopped it
+    with pytest.raises(UserError, match="stopped early by its own rule after 2 epochs"):
+        train.main([*flags, "--epochs", "3"])
+    assert json.loads((run / "config.json").read_text())["schedule"]["epochs"] == 2  # the folder stays resumable
+    assert not list((run / "backup").glob("*.bkp"))  # a finished run keeps its last state once
 
 
 def test_a_foreign_config_next_to_a_checkpoint_is_refused(tmp_path):
@@ -447,3 +453,13 @@ def test_a_corrupt_image_is_found_before_training_and_named(tmp_path, capsys):
 def test_a_corrupt_image_met_inside_the_data_pipeline_is_one_line_and_status_2(tmp_path, capsys):
     error = train_camvid_damaged(tmp_path, capsys, damage_after_scan=True)
     assert error.startswith("error: cannot decode image ") and error.count("\n") == 1
+
+
+def test_symmetries_out_of_range_are_refused_by_both_clis(capsys):
+    import predict
+
+    for parse in (evaluate.parse_args, predict.parse_args):
+        with pytest.raises(SystemExit) as exit_:
+            parse(["--checkpoint", "x.keras", "--symmetries", "9"])
+        assert exit_.value.code == 2 and "--symmetries: 9: between 1 (the image as it is) and 8" in capsys.readouterr().err
+    assert evaluate.parse_args(["--checkpoint", "x.keras", "--symmetries", "8"]).symmetries == 8

@@ -90,3 +90,24 @@ def test_test_time_symmetries_average_the_predictions_of_turned_and_flipped_inpu
                                experiment.predictor(pointwise, xla=False)(tf.constant(image))[1], atol=1e-6)
     with pytest.raises(UserError, match="symmetries=9"):
         experiment.predictor(model, symmetries=9)
+
+
+def test_symmetries_on_the_tiles_path_restore_a_non_square_image():
+    import keras
+    import tensorflow as tf
+
+    import experiment
+
+    inputs = keras.Input((12, 12, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 5, name="valid")(inputs))  # 12 -> 8: overlap-tiles
+    image = np.random.default_rng(3).uniform(0, 1, (1, 17, 23, 3)).astype("float32")
+    probs = experiment.predictor(model, xla=False, symmetries=8)(tf.constant(image))[1].numpy()
+    by_hand = []
+    for flip in (False, True):
+        for turns in range(4):
+            seen = np.rot90(image[0, :, ::-1] if flip else image[0], turns)
+            tiled = overlap_tile_predict(lambda tiles: model.predict(tiles, verbose=0), seen, 12, 8)
+            back = np.rot90(softmax(tiled), -turns)
+            by_hand.append(back[:, ::-1] if flip else back)
+    assert probs.shape == (1, 17, 23, 2)
+    np.testing.assert_allclose(probs[0], np.mean(by_hand, axis=0), atol=1e-5)

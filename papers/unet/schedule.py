@@ -14,12 +14,13 @@ _NOTES = (
     "the training set, here by median frequency, which for two classes present in every slice is 1 / (2 x the "
     "class's share)), pre-computed from each slice's labels and deformed with them; learning rate and iteration "
     "count are not in the paper (unconfirmed); the rotation range, the gray-value curve and its ranges are this "
-    "project's reading of 'shift and rotation invariance ... gray value variations' (sec. 3.1)"
+    "project's reading of 'shift and rotation invariance ... gray value variations' (sec. 3.1), and the input with "
+    "its 7 turned and flipped versions its reading of 'averaged over 7 rotated versions of the input data' (sec. 4)"
 )
 # Sec. 2 / Fig. 2: random 572x572 tiles of the slice extended by 92 mirrored pixels, so that the
 # 388x388 output lies anywhere inside it (the random position is the shift); sec. 3.1: rotation,
-# elastic deformation (3x3 grid, 10 px std), gray-value variation; Table 1: probabilities averaged
-# over the input and its 7 rotated/flipped versions.
+# elastic deformation (3x3 grid, 10 px std), gray-value variation; sec. 4: probabilities averaged
+# over rotated versions of the input.
 _PAPER = Schedule(
     dataset="isbi2012", input_size=(572, 572), crop_size=(572, 572), mirror_border=92, batch_size=1, epochs=2000,
     optimizer="sgd", learning_rate=0.01, momentum=0.99, flip=True, rotation=180.0, elastic=(3, 10.0),
