@@ -32,6 +32,7 @@ def parse_args(argv=None):
                         help="compile the network's forward pass whole with XLA (default); --no-xla: TensorFlow's graph")
     cli.add_symmetries_flag(parser)
     parser.add_argument("--export", metavar="DIR", help="write a SavedModel serving uint8 images instead")
+    parser.add_argument("--overwrite", action="store_true", help="replace prediction files or an export that exist")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a user error")
     args = parser.parse_args(argv)
     if not args.export and not (args.inputs and args.output):
@@ -43,10 +44,10 @@ def main(argv=None):
     args = parse_args(argv)
     args.checkpoint = papers.resolve_checkpoint(args.checkpoint)
     if args.export:
-        print(f"SavedModel written to {export(args.checkpoint, args.export)}")
+        print(f"SavedModel written to {export(args.checkpoint, args.export, args.overwrite)}")
     else:
         written = predict_files(args.checkpoint, args.inputs, args.output, {} if args.crf else None, args.xla,
-                                args.symmetries)
+                                args.symmetries, args.overwrite)
         print(f"predictions written to {written}")
 
 

@@ -30,7 +30,7 @@ import datasets
 import papers
 from common import results
 from common.errors import UserError
-from experiment import Experiment, cli, comparison, fit, load_checkpoint, stage_dirs, stage_seconds
+from experiment import Experiment, cli, fit, load_checkpoint, stage_dirs, stage_seconds, sweep
 from experiment.runs import read_history
 from experiment.scoring import crf_params, score_checkpoint
 from papers.comparison import MODELS as COMPARED, PROTOCOL as COMPARISON
@@ -113,17 +113,18 @@ def rerun_command(args, model):
 
 def row_experiment(args, model, run):
     """The Experiment of a benchmark row: the protocol as it is, on `--data-root/<dataset>`, in `run`. A
-    comparison row first sweeps its learning rate (`experiment.comparison`; done once, recorded in
-    `results/compare/<model>_sweep.json`) and trains at the rate it chose."""
+    protocol with a learning-rate trial (`Schedule.learning_rate_sweep`: the comparison's, U-Net's) runs it
+    first (`experiment.sweep`; once, recorded in `results/sweeps/<model>_<protocol>.json`) and trains at
+    the rate it chose."""
     schedule = papers.get_schedule(model, args.protocol)
     data_dir = str(Path(args.data_root) / schedule.dataset)
-    if args.protocol == COMPARISON:
-        if args.backbone_weights:
-            raise UserError("the comparison trains every model from random init: --backbone-weights does not apply")
-        record_path = Path(args.results_dir) / "compare" / f"{model}_sweep.json"
-        record = (results.read_json(record_path) if record_path.exists()
-                  else comparison.sweep(model, args.runs_dir, data_dir, record_path, verbose=2))
-        return comparison.chosen_experiment(model, run, data_dir, record, record_path, verbose=2)
+    if args.protocol == COMPARISON and args.backbone_weights:
+        raise UserError("the comparison trains every model from random init: --backbone-weights does not apply")
+    if schedule.learning_rate_sweep:
+        record_file = sweep.record_path(args.results_dir, model, args.protocol)
+        record = (results.read_json(record_file) if record_file.exists()
+                  else sweep.sweep(model, args.protocol, args.runs_dir, data_dir, record_file, verbose=2))
+        return sweep.chosen_experiment(model, args.protocol, run, data_dir, record, record_file, verbose=2)
     return Experiment.of(model, run, args.protocol, backbone_weights=args.backbone_weights, data_dir=data_dir,
                          eval_split="none", verbose=2)
 

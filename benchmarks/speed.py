@@ -4,7 +4,7 @@
                                [--repeats 3] [--no-torch] [--output results/benchmarks/speed.json]
 
 One command measures, and writes to one JSON (rendered by `python -m benchmarks.table`):
-- this machine's peak through TensorFlow: a 2048x2048 matmul and a 3x3 convolution, float32 and
+- this machine's peak through TensorFlow: a 2048x2048 matmul (`--peak-size`) and a 3x3 convolution, float32 and
   bfloat16, in GFLOP/s;
 - per model, at its paper's input size and class count: the training step exactly as train.py runs
   it (`compile_for_training`, `model.fit`, the paper schedule's optimizer; median step time after a
@@ -71,20 +71,22 @@ def peak_rss_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # Linux reports KiB
 
 
-def measure_peak(repeats):
-    """GFLOP/s of a large matmul and a 3x3 convolution through TensorFlow, float32 and bfloat16."""
+def measure_peak(repeats, size=2048):
+    """GFLOP/s of a `size`² matmul and a 3x3 convolution (size/8 channels, 64x64) through TensorFlow,
+    float32 and bfloat16."""
     import tensorflow as tf
 
     rows = {}
+    channels = size // 8
     for dtype in ("float32", "bfloat16"):
-        a = tf.random.normal((2048, 2048), dtype="float32")
+        a = tf.random.normal((size, size), dtype="float32")
         a = tf.cast(a, dtype)
         matmul = tf.function(lambda: tf.matmul(a, a))
-        rows[f"matmul_{dtype}"] = 2 * 2048 ** 3 / median_seconds(lambda: matmul().numpy(), repeats) / 1e9
-        x = tf.cast(tf.random.normal((8, 64, 64, 256)), dtype)
-        kernel = tf.cast(tf.random.normal((3, 3, 256, 256)), dtype)
+        rows[f"matmul_{dtype}"] = 2 * size ** 3 / median_seconds(lambda: matmul().numpy(), repeats) / 1e9
+        x = tf.cast(tf.random.normal((8, 64, 64, channels)), dtype)
+        kernel = tf.cast(tf.random.normal((3, 3, channels, channels)), dtype)
         conv = tf.function(lambda: tf.nn.conv2d(x, kernel, 1, "SAME"))
-        flops = 2 * 8 * 64 * 64 * 256 * 256 * 9
+        flops = 2 * 8 * 64 * 64 * channels * channels * 9
         rows[f"conv3x3_{dtype}"] = flops / median_seconds(lambda: conv().numpy(), repeats) / 1e9
     return {f"{key}_gflops_per_s": round(value, 1) for key, value in rows.items()}
 
@@ -336,6 +338,8 @@ def main(argv=None):
                         "builder options (compare: the comparison's models at its precision, no XLA or PyTorch rows, "
                         "into results/benchmarks/speed_compare.json)")
     parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
+    parser.add_argument("--peak-size", type=int, default=2048, help="side of the peak's matmul (its convolution: "
+                        "size/8 channels); smaller for quick checks, where bfloat16 without hardware support is slow")
     parser.add_argument("--output", help="default: results/benchmarks/speed.json (speed_compare.json with "
                         "--protocol compare)")
     args = parser.parse_args(argv)
@@ -348,7 +352,7 @@ def main(argv=None):
     size = ["--input-size", *map(str, args.input_size)] if args.input_size else []
     xla_models = args.models if args.xla_models is None else args.xla_models
 
-    peak = measure_peak(repeats=args.repeats + 2)
+    peak = measure_peak(repeats=args.repeats + 2, size=args.peak_size)
     print("peak", peak, flush=True)
     keras_rows, torch_rows = [], []
     for name in args.models:
@@ -391,7 +395,7 @@ def main(argv=None):
         pipeline = pipeline or previous["pipeline"]
         command = f"{previous['command']}; then {command}"
     record = {
-        "peak": peak, "keras": keras_rows, "torch": torch_rows, "pipeline": pipeline, "crf": crf,
+        "peak": peak, "peak_size": args.peak_size, "keras": keras_rows, "torch": torch_rows, "pipeline": pipeline, "crf": crf,
         "targets": check_targets(keras_rows, torch_rows, pipeline, crf),
         "step_budget_gflop": STEP_BUDGET_GFLOP, "command": command,
         "code_version": results.code_version(), "environment": results.environment(),

@@ -19,11 +19,13 @@ from common import results
 from common.crf import DEFAULT_PRESET, PRESETS
 from common.flops import count_flops
 from common.schedule import deviation_lines, schedule_differences
+from experiment import sweep
 from papers import comparison
 
 REPO = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou")
-SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU"}
+SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU", "rand_error": "Rand error",
+         "pixel_error": "pixel error", "warping_error": "warping error"}
 MONITORED = {"val_miou": "val mIoU", "val_pixel_accuracy": "val G"}  # selection metrics a progress record names
 
 
@@ -39,6 +41,7 @@ def load_runs(results_dir, compared=False):
     for path in sorted(Path(results_dir).glob("*.json")):
         data = results.read_json(path)
         if isinstance(data, dict) and "metrics" in data and "train_config" in data:
+            data = results.with_headline(data)
             if (data["train_config"].get("protocol") == COMPARISON) == compared:
                 runs.setdefault(data["train_config"].get("model", data["model"]), []).append((path, data))
     if not compared:
@@ -65,31 +68,18 @@ def percent(value):
 
 
 def scores(section):
-    """A results section's (a results file, or its "crf" part) scores in one cell: the challenge's own
-    summary where a scorer beyond the confusion matrix wrote one, else G / C / mIoU."""
-    metrics = section["metrics"]
-    extra = [summary for key, summary in section.get("summaries", {}).items() if key != "metrics"]
-    if extra:
-        return "; ".join(extra)
-    if "rand_error" in metrics:  # scored before the challenge's scorer (common.isbi): the adapted Rand error
-        text = (f"pixel error {metrics['pixel_error']:.4f}, Rand error {metrics['rand_error']:.4f}, "
-                f"membrane IoU {percent(metrics['foreground_iou'])}")
-        if "challenge" in metrics:
-            text += (f"; at the best of the challenge's {len(metrics['challenge']['thresholds'])} thresholds: pixel "
-                     f"error {metrics['challenge']['best_pixel_error']:.4f}, Rand error "
-                     f"{metrics['challenge']['best_rand_error']:.4f}")
-        return text
-    return " / ".join(percent(metrics.get(key)) for key in SUMMARY_KEYS)
+    """A results section's (a results file, or its "crf" part) scores in one cell: the summaries of the
+    scorers beyond the confusion matrix where the dataset has them (ISBI's challenge), else G / C / mIoU."""
+    extra = [summary for key, summary in section["summaries"].items() if key != "metrics"]
+    return "; ".join(extra) or " / ".join(percent(section["metrics"].get(key)) for key in SUMMARY_KEYS)
 
 
 def crf_change(data):
-    crf = data["crf"]
-    if "isbi_challenge" in crf:
-        change = crf["isbi_challenge"]["best"]["rand_error"] - data["isbi_challenge"]["best"]["rand_error"]
-        return f"{change:+.4f} Rand error"
-    if "rand_error" in crf["delta"]:
-        return f"{crf['delta']['rand_error']:+.4f} Rand error"
-    return f"{100 * crf['delta']['miou']:+.1f} mIoU"
+    """The CRF's change of the run's primary score (mIoU, or the challenge's Rand error); accuracies and
+    IoUs in percent, errors as fractions, as the papers print them."""
+    key = data["primary"]
+    change = data["crf"]["headline"][key] - data["headline"][key]
+    return (f"{100 * change:+.1f}" if key in SUMMARY_KEYS else f"{change:+.4f}") + f" {SHORT.get(key, key)}"
 
 
 def reported_on(name, dataset):
@@ -202,12 +192,7 @@ def gap_rows(results_dir):
             records = reported_on(name, data["dataset"])
             if not records:
                 continue
-            record, measured = records[0], data["metrics"]
-            # ISBI's reported errors follow the challenge's rule: compare with the same rule's scores (the
-            # challenge's scorer; files scored before it carry the adapted Rand error's threshold rule).
-            measured = {**measured, **data.get("isbi_challenge", {}).get("best", {}), **{
-                key.removeprefix("best_"): value for key, value in measured.get("challenge", {}).items()
-                if key.startswith("best_")}}
+            record, measured = records[0], data["headline"]
             differences, gaps, values = [], {}, {}
             for key, reported in record.metrics.items():
                 if measured.get(key) is None:
@@ -303,13 +288,16 @@ def comparison_speed(speed):
 
 
 def sweep_cell(results_dir, name):
-    path = Path(results_dir) / COMPARISON / f"{name}_sweep.json"
+    """The learning-rate trial of a comparison row: each rate's validation score, the chosen one in bold."""
+    path = sweep.record_path(results_dir, name, COMPARISON)
     if not path.exists():
         return "—"
-    sweep = results.read_json(path)
-    return ", ".join(f"{'**' if c['learning_rate'] == sweep['chosen_learning_rate'] else ''}{c['learning_rate']:g}: "
-                     f"{percent(c['val_miou'])}{'**' if c['learning_rate'] == sweep['chosen_learning_rate'] else ''}"
-                     for c in sweep["candidates"])
+    trial = results.read_json(path)
+
+    def cell(candidate):
+        text = f"{candidate['learning_rate']:g}: {percent(candidate[trial['monitor']])}"
+        return f"**{text}**" if candidate["learning_rate"] == trial["chosen_learning_rate"] else text
+    return ", ".join(map(cell, trial["candidates"]))
 
 
 def comparison_rows(results_dir, speed):
@@ -348,8 +336,8 @@ def recipe_text():
             f"{recipe.weight_decay:g}, {recipe.class_weighting.replace('_', '-')} class weights, "
             f"{'horizontal flips' if recipe.flip else 'no augmentation'}, random init, {recipe.precision}, "
             f"the checkpoint with the best {MONITORED[recipe.monitor]} scored on the {recipe.eval_split} split at "
-            f"360x480; learning rate per model: the best of {', '.join(f'{lr:g}' for lr in comparison.LEARNING_RATES)} "
-            f"after {comparison.SWEEP_EPOCHS} epoch(s) on val")
+            f"360x480; learning rate per model: the best of {', '.join(f'{lr:g}' for lr in recipe.learning_rate_sweep)} "
+            f"after {recipe.sweep_epochs} epoch(s) on val")
 
 
 def comparison_section(results_dir, speed, progress, plot_path):
@@ -443,8 +431,8 @@ def plot(runs, path):
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for name, entries in runs.items():
         for _, data in entries:
-            if data["metrics"].get("miou") is None or "pixel_error" in data["metrics"]:
-                continue  # boundary detection (ISBI): not on the CamVid mIoU axis
+            if data["primary"] != "miou":
+                continue  # boundary detection (ISBI): not on the mIoU axis
             gflops = evaluated_gflops(name, data)
             axes.scatter(gflops, 100 * data["metrics"]["miou"], color="tab:blue")
             axes.annotate(f"{name} ({data['train_config'].get('protocol')})",
@@ -473,7 +461,7 @@ def speed_section(speed):
         "",
         f"Generated from `results/benchmarks/speed.json` (`{speed['command']}`; "
         f"{speed['environment']['cpus']} CPUs, TensorFlow {speed['environment']['tensorflow']}, "
-        f"Keras {speed['environment']['keras']}). Measured peak through TensorFlow (the latest run): matmul 2048² "
+        f"Keras {speed['environment']['keras']}). Measured peak through TensorFlow (the latest run): matmul {speed.get('peak_size', 2048)}² "
         f"{peak['matmul_float32_gflops_per_s']:.0f} GFLOP/s float32, {peak['matmul_bfloat16_gflops_per_s']:.0f} bfloat16; "
         f"3x3 convolution {peak['conv3x3_float32_gflops_per_s']:.0f} float32, {peak['conv3x3_bfloat16_gflops_per_s']:.0f} "
         "bfloat16. Training = train.py's compiled `fit` step with the paper schedule's optimizer at the "

@@ -378,6 +378,7 @@ class ChallengeScorer:
     """
 
     key = "isbi_challenge"  # its entry in a results file (common.scorers)
+    primary = "rand_error"
 
     def __init__(self, boundary_class, ignore_label=255, thresholds=THRESHOLDS, warping_thresholds=WARPING_THRESHOLDS):
         self.boundary_class = boundary_class
@@ -445,6 +446,11 @@ class ChallengeScorer:
             "best_threshold": {name: thresholds[name][best[name][1]] for name in names},
             "definitions": {name: DEFINITIONS[name] for name in names},
         }
+
+    @staticmethod
+    def headline(result):
+        """The challenge's scores at their best thresholds, as U-Net's Table 1 reports them."""
+        return dict(result["best"])
 
     @staticmethod
     def summary(result):

@@ -66,3 +66,31 @@ def environment():
     import tensorflow as tf
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def with_headline(data):
+    """A results dict with the fields `experiment.scoring.scored` writes (`headline`, `primary`,
+    `summaries`), in it and in its "crf" part, derived from its own numbers when it was written before
+    scorers stated them: G / C / mIoU, or for ISBI files the adapted Rand error's scores at argmax and,
+    where they were computed, at the best of 10 thresholds (`metrics.challenge`)."""
+    def upgrade(section):
+        if "headline" in section:
+            return section
+        metrics = section["metrics"]
+        if "rand_error" not in metrics:
+            headline = {key: metrics[key] for key in ("pixel_accuracy", "mean_accuracy", "miou") if key in metrics}
+            return {**section, "headline": headline, "primary": "miou", "summaries": section.get("summaries", {})}
+        headline = {"pixel_error": metrics["pixel_error"], "rand_error": metrics["rand_error"]}
+        text = (f"pixel error {metrics['pixel_error']:.4f}, Rand error {metrics['rand_error']:.4f}, "
+                f"membrane IoU {100 * metrics['foreground_iou']:.1f}")
+        challenge = metrics.get("challenge", {})
+        if challenge:
+            headline.update({key.removeprefix("best_"): value for key, value in challenge.items()
+                             if key.startswith("best_")})
+            text += (f"; at the best of the challenge's {len(challenge['thresholds'])} thresholds: pixel error "
+                     f"{challenge['best_pixel_error']:.4f}, Rand error {challenge['best_rand_error']:.4f}")
+        return {**section, "headline": headline, "primary": "rand_error",
+                "summaries": {"adapted": text + " (the adapted Rand error, scored before the challenge's scorer)"}}
+
+    data = upgrade(data)
+    return {**data, "crf": upgrade(data["crf"])} if data.get("crf") else data

@@ -93,6 +93,10 @@ class Schedule:
     eval_split: str = "test"  # the split the paper's numbers are measured on (or the nearest public one)
     stages: tuple[Stage, ...] = ()  # empty: one stage of `epochs` with the default model
     model_options: Mapping[str, object] = dataclasses.field(default_factory=dict)  # builder options of the protocol
+    # A learning-rate trial before the run (experiment.sweep): each rate trains `sweep_epochs` epochs and
+    # the run takes the best by validation, instead of `learning_rate`. Empty: no trial.
+    learning_rate_sweep: tuple[float, ...] = ()
+    sweep_epochs: int = 1
     crf: CrfParams = PRESETS[DEFAULT_PRESET]  # dense-CRF post-processing parameters (evaluate.py --crf)
     precision: str = "float32"  # not the papers' (all float32): reduced-budget protocols may trade it for speed
     notes: str = ""
@@ -195,9 +199,9 @@ def _show(value):
         stages = [dataclasses.asdict(stage) if isinstance(stage, Stage) else stage for stage in value]
         return ", ".join(f"{stage['name']} {stage['epochs']} epochs" + (f" {dict(stage['class_weighting_options'])}"
                          if stage.get("class_weighting_options") else "") for stage in stages)
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (tuple, list)) and value:
         return ", ".join(map(str, value))
-    return "none" if value is None else str(value)
+    return "none" if value is None or value == () or value == [] else str(value)
 
 
 def _rescale_stages(stages, epochs):

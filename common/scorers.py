@@ -1,8 +1,10 @@
 """Scorers: objects that accumulate one family of scores over a split, image by image.
 
 Each has `update(label, probabilities)` (an H x W label with the ignore label, the model's H x W x C
-class probabilities), `result()` (JSON-ready) and `summary(result)` (one line for the console and the
-table), and a `key`, the results-file entry its result goes to. `scorers_for(info)` picks them from
+class probabilities), `result()` (JSON-ready), `summary(result)` (one line for the console and the
+table), `headline(result)` (the scores papers report, by their names, to set beside theirs), a
+`key`, the results-file entry its result goes to, and `primary`, the one headline score that says
+whether a change (the CRF's) helped. `scorers_for(info)` picks them from
 a dataset's info, so evaluation and the table have no per-dataset branches.
 """
 import numpy as np
@@ -17,6 +19,7 @@ class ConfusionScorer:
     adapted Rand error (skimage's convention, `common.metrics.rand_error`), kept beside the challenge's."""
 
     key = "metrics"
+    primary = "miou"
 
     def __init__(self, num_classes, ignore_label=255, boundary_class=None):
         self.num_classes, self.ignore_label, self.boundary_class = num_classes, ignore_label, boundary_class
@@ -41,6 +44,10 @@ class ConfusionScorer:
     def summary(result):
         line = " / ".join(f"{100 * result[key]:.1f}" for key in ("pixel_accuracy", "mean_accuracy", "miou"))
         return f"G / C / mIoU {line}"
+
+    @staticmethod
+    def headline(result):
+        return {key: result[key] for key in ("pixel_accuracy", "mean_accuracy", "miou")}
 
 
 def scorers_for(info):

@@ -60,15 +60,21 @@ def save_label_png(path, labels, palette):
     image.save(path)
 
 
-def predict_files(checkpoint, inputs, output, crf_params=None, xla=True, symmetries=None):
+def predict_files(checkpoint, inputs, output, crf_params=None, xla=True, symmetries=None, overwrite=False):
     """Writes `<name>_labels.png` and `<name>_overlay.png` into `output` for every image of `inputs`,
-    averaged over `symmetries` rotated/flipped versions (default: the run's schedule's)."""
+    averaged over `symmetries` rotated/flipped versions (default: the run's schedule's). Files already
+    there are replaced only with `overwrite`, checked before the model loads."""
+    paths, output = image_paths(inputs), Path(output)
+    existing = [target for stem in (path.stem for path in paths) for target in (output / f"{stem}_labels.png", output / f"{stem}_overlay.png")
+                if target.exists()]
+    if existing and not overwrite:
+        raise UserError(f"{existing[0]} exists ({len(existing)} of the {2 * len(paths)} files this would write): "
+                        "pass --overwrite to replace them, or another --output")
     model, config = load_checkpoint(checkpoint)
     palette = palette_of(config, model.output_shape[-1])
     class_names = config.get("class_names") or [f"class {index}" for index in range(model.output_shape[-1])]
-    predict = predictor(model, trained_on_crops(config), xla, test_time_symmetries(config) if symmetries is None else symmetries)
-    paths = image_paths(inputs)
-    output = Path(output)
+    predict = predictor(model, trained_on_crops(config), xla,
+                        test_time_symmetries(config) if symmetries is None else symmetries)
     output.mkdir(parents=True, exist_ok=True)
     pool = CrfPool(crf_params) if crf_params is not None else None
     progress = keras.utils.Progbar(len(paths), unit_name="image")
@@ -85,8 +91,11 @@ def predict_files(checkpoint, inputs, output, crf_params=None, xla=True, symmetr
     return output
 
 
-def export(checkpoint, directory):
-    """A SavedModel serving uint8 images of any size -> uint8 label maps (same size)."""
+def export(checkpoint, directory, overwrite=False):
+    """A SavedModel serving uint8 images of any size -> uint8 label maps (same size); a non-empty
+    `directory` is replaced only with `overwrite`."""
+    if Path(directory).is_dir() and any(Path(directory).iterdir()) and not overwrite:
+        raise UserError(f"{directory} exists and is not empty: pass --overwrite to replace it, or another --export")
     model, config = load_checkpoint(checkpoint)
     if by_tiles(model, trained_on_crops(config)):
         raise UserError(f"{model.name}: export serves whole images resized to the model's input, but this model "

@@ -50,7 +50,7 @@ def fit(experiment):
 
 
 def _fit(experiment):
-    schedule, output = experiment.schedule, Path(experiment.output)
+    output = Path(experiment.output)
     keras.utils.set_random_seed(experiment.seed)
     if experiment.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -58,25 +58,11 @@ def _fit(experiment):
     eval_split = resolve_eval_split(experiment, info)
     if eval_split != "none":
         datasets.load(experiment.dataset, eval_split, experiment.data_dir)  # its files checked now, not after training
-    output.mkdir(parents=True, exist_ok=True)  # only once the data is known to be there
     if experiment.num_classes is not None and experiment.num_classes != info.num_classes:
         raise UserError(f"--num-classes {experiment.num_classes} disagrees with dataset {experiment.dataset!r}, which "
                         f"has {info.num_classes} classes: {', '.join(info.class_names)}")
-    input_size = experiment.input_size
-    if input_size is None:
-        on_own_dataset = experiment.dataset == schedule.dataset
-        input_size = schedule.input_size if on_own_dataset else next(iter(train_source))[0].shape[:2]
-    input_size = tuple(int(v) for v in input_size)
-    if input_size != tuple(schedule.input_size):
-        # What was run is what is recorded: the schedule's input size becomes the run's.
-        schedule = schedule.override(input_size=(input_size, f"the size of {experiment.dataset}'s first training image"))
-    if "input_size" in schedule.overrides:
-        paper, reason = schedule.overrides["input_size"]["paper"], schedule.overrides["input_size"]["reason"]
-        print(f"training at {input_size[0]}x{input_size[1]} ({reason}); the paper's input size is {paper[0]}x{paper[1]}")
-    if schedule.dataset != experiment.dataset:
-        schedule = schedule.override(dataset=(experiment.dataset, "the dataset the run trained on"))
-    if schedule.crop_size:
-        schedule = schedule.replace(crop_size=input_size)
+    output.mkdir(parents=True, exist_ok=True)  # only once the data is known to be there
+    schedule, input_size = run_schedule(experiment, train_source)
     weights, weights_source = resolve_class_weights(schedule, train_source, info)
     pixel_weights = resolve_pixel_weights(schedule, info, weights)
 
@@ -88,24 +74,7 @@ def _fit(experiment):
     stage_weights = {stage.name: resolve_class_weights(
         schedule.replace(class_weighting_options=stage.class_weighting_options), train_source, info)[0]
         for stage in schedule.stages if stage.class_weighting_options is not None}
-
-    steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
-    if experiment.steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, experiment.steps_per_epoch)
-    train_batches = functools.partial(train_pipeline, train_source, schedule.batch_size, input_size,
-                                      Augmentation.of(schedule), seed=experiment.seed, steps_per_epoch=steps_per_epoch,
-                                      pixel_weights=pixel_weights)
-    # The training images as evaluated, for recomputing batch-norm statistics (Schedule.bn_statistics).
-    bn_batches = eval_pipeline(train_source, schedule.batch_size, input_size)
-    if experiment.steps_per_epoch:
-        bn_batches = bn_batches.take(steps_per_epoch)
-    val_batches = None
-    if "val" in info.splits:
-        val_source, _ = datasets.load(experiment.dataset, "val", experiment.data_dir)
-        val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True,
-                                    mirror_border=schedule.mirror_border)
-        if experiment.val_steps:
-            val_batches = val_batches.take(experiment.val_steps)
+    batches, steps_per_epoch = run_batches(experiment, schedule, train_source, info, input_size, pixel_weights)
 
     options = {**experiment.schedule.model_options, **experiment.model_options}  # the command's win
     build = functools.partial(papers.build_model, experiment.model, info.num_classes, (*input_size, 3), **options)
@@ -131,16 +100,7 @@ def _fit(experiment):
         "environment": results.environment(),
     }
     config_path = output / "config.json"
-    if config_path.exists():
-        previous = results.read_run_config(config_path)
-        differences = resume_differences(previous, config)
-        if differences:
-            raise UserError(f"{output} holds a run with other settings:\n  " + "\n  ".join(differences)
-                            + "\nresume it with its own settings or choose another --output")
-        if schedule.epochs > previous["schedule"]["epochs"]:
-            check_extendable(stage_dirs(schedule, output))
-            print(f"continuing the run to {schedule.epochs} epochs (it was started with {previous['schedule']['epochs']}; "
-                  "a decaying learning rate follows the new count from here)")
+    check_resume(output, config, schedule)
     results.write_json(config_path, config)
 
     model, earlier_s = None, 0.0
@@ -151,14 +111,74 @@ def _fit(experiment):
             print(f"the {schedule.max_train_hours} h training budget is spent: stage {stage.name!r} is not trained")
             break
         loss = loss_with(stage_weights.get(stage.name, weights))
-        model = train_stage(experiment, stage, stage_dir, build, model, schedule, loss,
-                            (train_batches, val_batches, bn_batches), steps_per_epoch, input_size, budget_s)
+        model = train_stage(experiment, stage, stage_dir, build, model, schedule, loss, batches, steps_per_epoch,
+                            input_size, budget_s)
         earlier_s += stage_seconds(stage_dir)
     if len(stages) > 1:
         save_model_atomically(model, output / "model.keras")
     config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1)}
     results.write_json(config_path, config)
     return Run(experiment, output / "model.keras", config, eval_split)
+
+
+def run_schedule(experiment, train_source):
+    """The schedule the run follows and its input size: the experiment's, with what the data decides
+    recorded as overrides (the input size of another dataset's images, the dataset itself)."""
+    schedule = experiment.schedule
+    input_size = experiment.input_size
+    if input_size is None:
+        on_own_dataset = experiment.dataset == schedule.dataset
+        input_size = schedule.input_size if on_own_dataset else next(iter(train_source))[0].shape[:2]
+    input_size = tuple(int(v) for v in input_size)
+    if input_size != tuple(schedule.input_size):
+        # What was run is what is recorded: the schedule's input size becomes the run's.
+        schedule = schedule.override(input_size=(input_size, f"the size of {experiment.dataset}'s first training image"))
+    if "input_size" in schedule.overrides:
+        paper, reason = schedule.overrides["input_size"]["paper"], schedule.overrides["input_size"]["reason"]
+        print(f"training at {input_size[0]}x{input_size[1]} ({reason}); the paper's input size is {paper[0]}x{paper[1]}")
+    if schedule.dataset != experiment.dataset:
+        schedule = schedule.override(dataset=(experiment.dataset, "the dataset the run trained on"))
+    if schedule.crop_size:
+        schedule = schedule.replace(crop_size=input_size)
+    return schedule, input_size
+
+
+def run_batches(experiment, schedule, train_source, info, input_size, pixel_weights):
+    """((a function of (first_epoch, epochs) giving the training stream, validation batches or None, the
+    training images as evaluated, for recomputing batch-norm statistics), optimizer steps per epoch)."""
+    steps_per_epoch = math.ceil(int(train_source.cardinality()) / schedule.batch_size)
+    if experiment.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, experiment.steps_per_epoch)
+    train_batches = functools.partial(train_pipeline, train_source, schedule.batch_size, input_size,
+                                      Augmentation.of(schedule), seed=experiment.seed, steps_per_epoch=steps_per_epoch,
+                                      pixel_weights=pixel_weights)
+    bn_batches = eval_pipeline(train_source, schedule.batch_size, input_size)
+    if experiment.steps_per_epoch:
+        bn_batches = bn_batches.take(steps_per_epoch)
+    val_batches = None
+    if "val" in info.splits:
+        val_source, _ = datasets.load(experiment.dataset, "val", experiment.data_dir)
+        val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True,
+                                    mirror_border=schedule.mirror_border)
+        if experiment.val_steps:
+            val_batches = val_batches.take(experiment.val_steps)
+    return (train_batches, val_batches, bn_batches), steps_per_epoch
+
+
+def check_resume(output, config, schedule):
+    """Refuses to resume the run in `output` with another `config`; announces more epochs it can take."""
+    config_path = output / "config.json"
+    if not config_path.exists():
+        return
+    previous = results.read_run_config(config_path)
+    differences = resume_differences(previous, config)
+    if differences:
+        raise UserError(f"{output} holds a run with other settings:\n  " + "\n  ".join(differences)
+                        + "\nresume it with its own settings or choose another --output")
+    if schedule.epochs > previous["schedule"]["epochs"]:
+        check_extendable(stage_dirs(schedule, output))
+        print(f"continuing the run to {schedule.epochs} epochs (it was started with {previous['schedule']['epochs']}; "
+              "a decaying learning rate follows the new count from here)")
 
 
 def resolve_eval_split(experiment, info):

@@ -127,9 +127,14 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
 
 
 def scored(scorers):
-    """Each scorer's result under its key, and their one-line summaries."""
+    """Each scorer's result under its key, their one-line summaries, and the headline scores (what papers
+    report, the later scorers' names first) with the primary one: the last scorer's, the dataset's own."""
     found = {scorer.key: scorer.result() for scorer in scorers}
-    return {**found, "summaries": {scorer.key: scorer.summary(found[scorer.key]) for scorer in scorers}}
+    headline = {}
+    for scorer in scorers:
+        headline.update(scorer.headline(found[scorer.key]))
+    return {**found, "summaries": {scorer.key: scorer.summary(found[scorer.key]) for scorer in scorers},
+            "headline": headline, "primary": scorers[-1].primary}
 
 
 def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False,

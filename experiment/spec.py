@@ -88,7 +88,8 @@ def resolve_schedule(schedule, dataset, changes):
         schedule = schedule.override(**overrides)
     if dataset != schedule.dataset:
         reason = f"they belong to the paper's dataset ({schedule.dataset}), not {dataset}"
-        schedule = schedule.override(**{field: (None, reason) for field in ("class_weights", "crop_size", "weight_map")
+        schedule = schedule.override(**{field: (None, reason) for field in ("class_weights", "crop_size", "mirror_border",
+                                                                            "weight_map")
                                         if getattr(schedule, field) is not None})
     return schedule
 

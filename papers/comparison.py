@@ -3,8 +3,8 @@
 The papers' own recipes differ in budget, resolution, optimiser and initialisation, so their rows
 rank recipes as much as architectures (the SegNet paper's Table 3 trained FCN, DeconvNet and SegNet
 under one protocol for this reason). Here every model gets the same `RECIPE`; the only value that
-differs is the learning rate, picked per model from `LEARNING_RATES` by a short sweep on the
-validation split (`experiment.comparison`), and the one builder option a model's CamVid benchmark
+differs is the learning rate, picked per model from `LEARNING_RATES` by a short trial on the
+validation split (`Schedule.learning_rate_sweep`, `experiment.sweep`), and the one builder option a model's CamVid benchmark
 fixes (`MODEL_OPTIONS`). No model gets weights the others lack: all start from random init.
 
 Why the recipe trains every model stably from scratch: Adam adapts its step per parameter, which
@@ -37,6 +37,7 @@ RECIPE = Schedule(
     # The same rule for every model: float32 until an A/B on this machine shows mixed_bfloat16 both
     # faster and equal in validation (benchmarks.precision_ab); this CPU has no bfloat16 units.
     precision="float32",
+    learning_rate_sweep=LEARNING_RATES, sweep_epochs=SWEEP_EPOCHS,
     source="this project's comparison protocol (papers/comparison.py): one recipe for every CamVid model, "
            "the learning rate from a sweep",
     notes=f"learning rate per model from a sweep of {', '.join(f'{rate:g}' for rate in LEARNING_RATES)} "

@@ -15,13 +15,13 @@ import dataclasses
 from pathlib import Path
 
 from common import checkpoints, results
-from common.errors import UserError
+from common.errors import UnknownName
 
 # The checkout's records, found from this file so that an editable install reads the same folder.
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "results" / "weights"
+WEIGHTS_DIR = results.weight_record_dir(Path(__file__).resolve().parents[1] / "results", "")
 
 
-class WeightsError(UserError, ValueError):
+class WeightsError(UnknownName):
     """A weight record name that no committed record has."""
 
 

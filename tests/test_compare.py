@@ -6,7 +6,7 @@ import pytest
 import papers
 from benchmarks import table
 from common.schedule import deviation_lines
-from experiment import comparison
+from experiment import sweep
 from papers.comparison import MODELS, RECIPE
 from tests.test_datasets import camvid_label, write_camvid
 
@@ -41,24 +41,24 @@ TINY_RUN = dict(input_size=(32, 32), steps_per_epoch=1, val_steps=1, verbose=0)
 
 
 def test_the_sweep_trains_each_rate_once_and_the_run_takes_the_best(tmp_path, tiny_camvid, monkeypatch):
-    record_path = tmp_path / "results" / "compare" / "segnet_basic_sweep.json"
-    record = comparison.sweep("segnet_basic", tmp_path / "runs", str(tiny_camvid), record_path,
-                              learning_rates=(1e-4, 1e-3), **TINY_RUN)
+    two_rates = papers.get_schedule("segnet_basic", "compare").replace(learning_rate_sweep=(1e-4, 1e-3))
+    monkeypatch.setitem(papers._SCHEDULES["segnet_basic"], "compare", two_rates)
+    record_path = sweep.record_path(tmp_path / "results", "segnet_basic", "compare")
+    record = sweep.sweep("segnet_basic", "compare", tmp_path / "runs", str(tiny_camvid), record_path, **TINY_RUN)
     assert json.loads(record_path.read_text()) == record
     scores = {candidate["learning_rate"]: candidate["val_miou"] for candidate in record["candidates"]}
     assert set(scores) == {1e-4, 1e-3} and all(candidate["epochs"] == 1 for candidate in record["candidates"])
     assert record["chosen_learning_rate"] == max(scores, key=scores.get)
     trained = []
     monkeypatch.setattr("keras.Model.fit", lambda *args, **kwargs: trained.append(args))
-    again = comparison.sweep("segnet_basic", tmp_path / "runs", str(tiny_camvid), record_path,
-                             learning_rates=(1e-4, 1e-3), **TINY_RUN)
+    again = sweep.sweep("segnet_basic", "compare", tmp_path / "runs", str(tiny_camvid), record_path, **TINY_RUN)
     assert again["candidates"] == record["candidates"] and not trained  # finished candidates are not retrained
 
-    chosen = comparison.chosen_experiment("segnet_basic", tmp_path / "runs" / "segnet_basic_compare",
-                                          str(tiny_camvid), record, record_path, **TINY_RUN)
+    chosen = sweep.chosen_experiment("segnet_basic", "compare", tmp_path / "runs" / "segnet_basic_compare",
+                                     str(tiny_camvid), record, record_path, **TINY_RUN)
     assert chosen.schedule.learning_rate == record["chosen_learning_rate"]
     (line,) = [line for line in deviation_lines(chosen.schedule.to_dict()) if line.startswith("learning_rate")]
-    assert "picked by the sweep (segnet_basic_sweep.json; val mIoU after 1 epoch(s): 0.0001: " in line
+    assert "picked by the learning-rate trial (segnet_basic_compare.json; val_miou after 1 epoch(s): 0.0001: " in line
 
 
 def comparison_result(directory, name, miou):
@@ -78,9 +78,9 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
     cpu = json.loads((tmp_path / "enet_compare.json").read_text())
     cpu["train_config"]["protocol"] = "cpu"
     (tmp_path / "enet_cpu.json").write_text(json.dumps(cpu))
-    (tmp_path / "compare").mkdir()
-    (tmp_path / "compare" / "enet_sweep.json").write_text(json.dumps({
-        "chosen_learning_rate": 1e-3, "candidates": [{"learning_rate": 1e-4, "val_miou": 0.2},
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "enet_compare.json").write_text(json.dumps({
+        "chosen_learning_rate": 1e-3, "monitor": "val_miou", "candidates": [{"learning_rate": 1e-4, "val_miou": 0.2},
                                                      {"learning_rate": 1e-3, "val_miou": 0.3}]}))
     speed = {"keras": [{"model": "enet", "protocol": "compare", "precision": "float32", "xla": False,
                         "infer_ms_per_image": 41.6, "input_size": [224, 288], "peak_rss_gib": 1.25}]}
@@ -104,9 +104,9 @@ def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path
 
     swept, trained = [], []
 
-    def fake_sweep(model, runs_dir, data_dir, record_path, **settings):
+    def fake_sweep(model, protocol, runs_dir, data_dir, record_path, **settings):
         swept.append(model)
-        record = {"model": model, "epochs": 1, "chosen_learning_rate": 1e-3,
+        record = {"model": model, "epochs": 1, "chosen_learning_rate": 1e-3, "monitor": "val_miou",
                   "candidates": [{"learning_rate": 1e-4, "val_miou": 0.1}, {"learning_rate": 1e-3, "val_miou": 0.2}]}
         record_path.parent.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(record))
@@ -115,7 +115,7 @@ def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path
     def fake_score(checkpoint, split, output, crf):
         output.write_text(json.dumps({"params": 10 ** 9}))  # too large for a weight record
 
-    monkeypatch.setattr(run.comparison, "sweep", fake_sweep)
+    monkeypatch.setattr(run.sweep, "sweep", fake_sweep)
     monkeypatch.setattr(run, "fit", lambda experiment: trained.append(experiment)
                         or types.SimpleNamespace(checkpoint=None, config={}))
     monkeypatch.setattr(run, "score_checkpoint", fake_score)

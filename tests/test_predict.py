@@ -96,6 +96,21 @@ def test_inputs_that_would_overwrite_each_other_are_refused(checkpoint, images, 
         predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / "out")])
 
 
+def test_existing_predictions_and_exports_are_replaced_only_with_overwrite(checkpoint, images, tmp_path):
+    flags = ["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / "out")]
+    predict.main(flags)
+    written = (tmp_path / "out" / "odd_labels.png").read_bytes()
+    with pytest.raises(UserError, match=r"out/gray_labels.png exists \(4 of the 4 files this would write\): pass "
+                                        "--overwrite"):
+        predict.main(flags)
+    assert (tmp_path / "out" / "odd_labels.png").read_bytes() == written
+    predict.main([*flags, "--overwrite"])
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "keep.txt").write_text("a user's file")
+    with pytest.raises(UserError, match="exported exists and is not empty: pass --overwrite"):
+        predict.main(["--checkpoint", str(checkpoint), "--export", str(tmp_path / "exported")])
+
+
 def test_a_committed_weight_record_is_taken_by_name(tmp_path, images):
     predict.main(["--checkpoint", "enet_paper", str(images), "--output", str(tmp_path / "named")])
     assert sorted(p.name for p in (tmp_path / "named").iterdir()) == [

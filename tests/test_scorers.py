@@ -34,3 +34,20 @@ def test_a_labelling_scores_as_its_one_hot_probabilities():
     scorer = ConfusionScorer(2)
     scorer.update(label, one_hot(label, 2))
     assert scorer.result()["pixel_accuracy"] == 1.0
+
+
+def test_the_headline_is_what_the_papers_report_and_the_primary_score_is_the_datasets_own():
+    from experiment.scoring import scored
+
+    label = np.zeros((8, 8), np.int64)
+    label[:, 3] = 0
+    label[:, [0, 1, 2, 4, 5, 6, 7]] = 1  # one membrane column between two cells
+    for scorers, primary in ((scorers_for(datasets.get_info("camvid"))[:1], "miou"),
+                             (scorers_for(datasets.get_info("isbi2012")), "rand_error")):
+        for scorer in scorers:
+            classes = 11 if primary == "miou" else 2
+            scorer.update(label, one_hot(label, classes))
+        found = scored(scorers)
+        assert found["primary"] == primary and primary in found["headline"]
+        assert {"pixel_accuracy", "mean_accuracy", "miou"} <= set(found["headline"])
+    assert found["headline"]["rand_error"] == found["isbi_challenge"]["best"]["rand_error"] == 0.0

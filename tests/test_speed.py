@@ -7,7 +7,7 @@ from benchmarks import profile, speed, table
 def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
     output = tmp_path / "speed.json"
     record = speed.main(["--models", "segnet_basic", "--precisions", "float32", "--xla-models", "segnet_basic",
-                         "--input-size", "32", "32", "--repeats", "1", "--no-torch",
+                         "--input-size", "32", "32", "--repeats", "1", "--no-torch", "--peak-size", "256",
                          "--camvid-dir", str(tmp_path / "no_camvid"), "--output", str(output)])
     assert json.loads(output.read_text()) == json.loads(json.dumps(record))
     assert record["peak"]["conv3x3_float32_gflops_per_s"] > 0
@@ -28,16 +28,32 @@ def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
 
 def test_a_failing_model_is_recorded_not_fatal(tmp_path):
     record = speed.main(["--models", "unet", "--precisions", "float32", "--xla-models", "--input-size", "32", "32",
-                         "--repeats", "1", "--no-torch", "--camvid-dir", str(tmp_path),
+                         "--repeats", "1", "--no-torch", "--peak-size", "256", "--camvid-dir", str(tmp_path),
                          "--output", str(tmp_path / "speed.json")])
     assert "not a valid tile size" in record["keras"][0]["error"]
     assert "failed: ValueError" in table.speed_section(record)
 
 
-def test_update_replaces_only_the_remeasured_rows(tmp_path):
+def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
+    # The bookkeeping of --update, with each child's measurement and the peak faked: the measuring
+    # itself is the first test's.
+    measured = iter(range(1, 100))
+
+    def fake_child(kind, *arguments):
+        step = float(next(measured))
+        return {"input_size": [32, 32], "train_batch": 2, "schedule_batch": 2, "train_ms_per_image": step,
+                "train_gflops_per_s": 1.0, "infer_ms_per_image": step, "peak_rss_gib": 0.5, "step_seconds": [step]}
+
+    peaks = iter([100.0, 80.0])
+    monkeypatch.setattr(speed, "run_child", fake_child)
+    monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: {
+        "matmul_float32_gflops_per_s": 1.0, "matmul_bfloat16_gflops_per_s": 1.0,
+        "conv3x3_float32_gflops_per_s": (peak := next(peaks)), "conv3x3_bfloat16_gflops_per_s": 2 * peak})
+    monkeypatch.setattr("benchmarks.crf_speed.measure", lambda *args, **kwargs: {
+        "size": [32, 32], "presets": {"fast": {"seconds_median": 0.1, "params": {"iterations": 5}}}})
     output = tmp_path / "speed.json"
-    common = ["--precisions", "float32", "--xla-models", "--input-size", "32", "32", "--repeats", "1", "--no-torch",
-              "--camvid-dir", str(tmp_path), "--output", str(output)]
+    common = ["--precisions", "float32", "--xla-models", "--no-torch", "--camvid-dir", str(tmp_path),
+              "--output", str(output)]
     first = speed.main(["--models", "segnet_basic", "segnet", *common])
     second = speed.main(["--models", "segnet", "--update", *common])
     rows = {row["model"]: row for row in second["keras"]}
@@ -45,7 +61,8 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path):
     assert rows["segnet"]["step_seconds"] != first["keras"][1]["step_seconds"]
     assert second["command"].count("python -m benchmarks.speed") == 2
     # each row keeps the peak of the run that measured it (the machine's speed drifts between runs)
-    assert rows["segnet_basic"]["conv_peak_gflops_per_s"] == speed.conv_peaks(first["peak"])
+    assert rows["segnet_basic"]["conv_peak_gflops_per_s"] == speed.conv_peaks(first["peak"]) == {
+        "float32": 100.0, "bfloat16": 200.0}
     assert rows["segnet"]["conv_peak_gflops_per_s"] == speed.conv_peaks(second["peak"])
     section = table.speed_section(second)  # by model, not by when each row was measured
     assert section.index("| segnet | float32 |") < section.index("| segnet_basic | float32 |")

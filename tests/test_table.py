@@ -54,7 +54,8 @@ def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(t
     (tmp_path / "fcn8s_cpu.json").write_text(json.dumps(fcn))
     rows = table.build_rows(tmp_path, tmp_path / "missing_summary.json")
     (unet_row,) = [row for row in rows if row["model"] == "unet"]
-    assert unet_row["reproduced"] == "pixel error 0.0800, Rand error 0.1234, membrane IoU 70.0"
+    assert unet_row["reproduced"] == ("pixel error 0.0800, Rand error 0.1234, membrane IoU 70.0 (the adapted Rand "
+                                      "error, scored before the challenge's scorer)")
     assert unet_row["crf"].startswith("pixel error 0.0700, Rand error 0.1000") and "-0.0234 Rand error" in unet_row["crf"]
     fcn_rows = [row for row in rows if row["model"] == "fcn8s"]
     assert [row["reproduced"] for row in fcn_rows] == ["50.0 / 20.0 / 10.0", "not run here (needs VOC)"]
@@ -64,10 +65,10 @@ def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(t
                                     "best_pixel_error": 0.07, "best_rand_error": 0.05}
     (tmp_path / "unet_cpu.json").write_text(json.dumps(unet))
     (unet_row,) = [row for row in table.build_rows(tmp_path, tmp_path / "missing.json") if row["model"] == "unet"]
-    assert unet_row["reproduced"].endswith("at the best of the challenge's 2 thresholds: pixel error 0.0700, "
-                                           "Rand error 0.0500")
+    assert ("at the best of the challenge's 2 thresholds: pixel error 0.0700, Rand error 0.0500 (the adapted"
+            in unet_row["reproduced"])
     (gap,) = [row for row in table.gap_rows(tmp_path) if row["model"] == "unet"]
-    assert gap["scores"] == "rand error 0.0500 vs 0.0382 (+0.0118); pixel error 0.0700 vs 0.0611 (+0.0089)"
+    assert gap["scores"] == "Rand error 0.0500 vs 0.0382 (+0.0118); pixel error 0.0700 vs 0.0611 (+0.0089)"
 
 
 def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
