@@ -23,6 +23,7 @@ from experiment import sweep
 from papers import comparison
 
 REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = REPO.parent / "shared" / "data"  # the datasets this machine has (benchmarks.run's --data-root)
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou")
 SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU", "rand_error": "Rand error",
          "pixel_error": "pixel error", "warping_error": "warping error"}
@@ -47,7 +48,7 @@ def load_runs(results_dir, compared=False):
     if not compared:
         comparison_runs = load_runs(results_dir, compared=True)
         runs = {name: [(path, data) for path, data in entries if not (
-                    name in comparison_runs and data["dataset"] == "camvid" and data["train_config"].get("protocol") == "cpu")]
+                    name in comparison_runs and data["dataset"] == comparison.RECIPE.dataset and data["train_config"].get("protocol") == "cpu")]
                 for name, entries in runs.items()}
     return {name: entries for name, entries in runs.items() if entries}
 
@@ -152,16 +153,19 @@ def run_row(name, path, data):
 
 
 def missing_row(name, summary):
+    """A model not run on its paper's dataset: the paper's number, and whether this machine has that data
+    (a folder of DATA_ROOT)."""
     schedule = papers.get_schedule(name)
     cost = summary.get(name, {})
+    here = (DATA_ROOT / schedule.dataset).is_dir()
     return {
         "model": name, "dataset": schedule.dataset, "protocol": "—",
         "params": f"{cost['params'] / 1e6:.2f}M" if cost else "—",
         "gflops": f"{cost['gflops']:.1f} @ {'x'.join(map(str, cost['input_size']))}" if cost else "—",
         "reported": reported_cell(name, schedule.dataset),
-        "reproduced": "not run here (needs VOC)" if schedule.dataset == "voc" else "not run yet", "crf": "—",
-        "train": "—", "inference": "—",
-        "deviations": "PASCAL VOC is not available on this machine" if schedule.dataset == "voc" else "—",
+        "reproduced": "not run yet" if here else f"not run here ({schedule.dataset} data is not on this machine)",
+        "crf": "—", "train": "—", "inference": "—",
+        "deviations": "—" if here else f"the paper's dataset, {schedule.dataset}, is not on this machine",
         "source": "—",
     }
 

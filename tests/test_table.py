@@ -34,7 +34,8 @@ def test_the_table_reproduces_the_results_file_exactly(tmp_path):
     assert enet["inference"] == "12.5 img/s with the CRF"
     assert "68.3" in enet["reported"] and "51.3" in enet["reported"]
     assert set(rows) == set(table.papers.list_models())  # every model has a row
-    assert rows["fcn8s"]["reproduced"] == "not run here (needs VOC)" and "VOC" in rows["fcn8s"]["deviations"]
+    assert rows["fcn8s"]["reproduced"] == "not run here (voc data is not on this machine)"
+    assert rows["fcn8s"]["deviations"] == "the paper's dataset, voc, is not on this machine"
 
 
 def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(tmp_path):
@@ -58,7 +59,7 @@ def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(t
                                       "error, scored before the challenge's scorer)")
     assert unet_row["crf"].startswith("pixel error 0.0700, Rand error 0.1000") and "-0.0234 Rand error" in unet_row["crf"]
     fcn_rows = [row for row in rows if row["model"] == "fcn8s"]
-    assert [row["reproduced"] for row in fcn_rows] == ["50.0 / 20.0 / 10.0", "not run here (needs VOC)"]
+    assert [row["reproduced"] for row in fcn_rows] == ["50.0 / 20.0 / 10.0", "not run here (voc data is not on this machine)"]
 
     # With the challenge's thresholds, the table shows them and the gap compares the paper with that rule.
     unet["metrics"]["challenge"] = {"thresholds": [0.0, 0.5], "pixel_error": [0.5, 0.08], "rand_error": [0.9, 0.1234],
