@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
 from benchmarks.speed import REPO, keras_training_setup
 
 

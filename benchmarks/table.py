@@ -14,6 +14,7 @@ import inspect
 import math
 from pathlib import Path
 
+import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
 import papers
 from common import results
 from common.crf import DEFAULT_PRESET, PRESETS
@@ -357,11 +358,12 @@ def comparison_section(results_dir, speed, progress, plot_path):
              + ", as the models' CamVid benchmarks had them), so the rows compare architectures, not budgets. "
              f"Inference and memory come from one `python -m benchmarks.speed --protocol {COMPARISON}` run "
              f"({COMPARISON_SPEED.relative_to(REPO)}). Re-run everything not done with "
-             f"`python -m benchmarks.run --protocol {COMPARISON}`, one row with `--model NAME`.", ""]
+             f"`python -m benchmarks.run --protocol {COMPARISON}`, one row with `--model NAME`."]
     if rows:
-        lines += table_of(COMPARISON_COLUMNS, rows)
+        lines += ["", *table_of(COMPARISON_COLUMNS, rows)]
         if plot_comparison(rows, plot_path):
             lines += ["", f"![test mIoU against inference time]({Path(plot_path).name})"]
+    lines += [""] if running else []
     lines += [f"- {record['model']}: running, " + ", ".join(
                   f"{stage['epochs_done']}/{stage['epochs']} epochs" for stage in record["stages"]) for record in running]
     if waiting:

@@ -1,7 +1,7 @@
 """TensorFlow's start, quiet on a machine without a GPU: what a command line prints begins with its own words.
 
-Every entry point that trains or scores (train.py, evaluate.py, predict.py, benchmarks.run and
-benchmarks.precision_ab) imports this module first,
+Every entry point (train.py, evaluate.py, predict.py, benchmarks.run, precision_ab, table and profile)
+imports this module first,
 before anything imports TensorFlow; importing it calls `quiet_tensorflow_start`. On a machine without a
 GPU (no /dev/nvidia* device and CUDA_VISIBLE_DEVICES unset), it
 
