@@ -306,9 +306,10 @@ def eval_pipeline(ds, batch_size, input_size=None, cache=False, resize_labels=Fa
     def prepare(image, label):
         image = tf.cast(image, tf.float32)
         if input_size and mirror_border:
-            image, label = _mirror_pad(image, label[..., None], mirror_border)
+            image, label = _mirror_pad(image, tf.cast(label, tf.int32)[..., None], mirror_border)
             image = tf.image.resize_with_crop_or_pad(image, *input_size)
-            label = tf.image.resize_with_crop_or_pad(label, *input_size)[..., 0]
+            # An input larger than the extended image is padded with 0: the labels there are ignored.
+            label = tf.image.resize_with_crop_or_pad(label - IGNORE_LABEL, *input_size)[..., 0] + IGNORE_LABEL
         elif input_size and resize_labels:
             image, label = _resize_pair(image, label[..., None], input_size)
             label = label[..., 0]

@@ -40,7 +40,7 @@ def forward_pass(model, xla=True):
 
 
 # The square's symmetries as (quarter turns, flip first): the identity, then the three rotations,
-# then the four flipped ones. U-Net's Table 1 averaged "over 7 rotated versions of the input".
+# then the four flipped ones. U-Net (sec. 4) averaged "over 7 rotated versions of the input data".
 SYMMETRIES = ((0, False), (1, False), (2, False), (3, False), (0, True), (1, True), (2, True), (3, True))
 
 

@@ -175,6 +175,8 @@ def test_validation_with_a_mirrored_border_sees_the_centre_at_its_own_scale():
     np.testing.assert_array_equal(out_label[0], np.pad(label, 2, mode="reflect")[3:13, 3:13])
     np.testing.assert_array_equal(out_label[0, 2:8, 2:8], label[3:9, 3:9])
     assert out_image.shape == (1, 10, 10, 3)
+    (_, wider), = eval_pipeline(ds, 1, (20, 20), mirror_border=2).as_numpy_iterator()
+    assert (wider[0, :2] == 255).all() and (wider[0, 2:18, 2:18] == np.pad(label, 2, mode="reflect")).all()
 
 
 def test_a_mirrored_border_needs_crops_and_the_symmetries_a_count_up_to_8():
