@@ -10,14 +10,14 @@ summary metrics and writes a results JSON (see `experiment.scoring.score` for it
 """
 import argparse
 
-import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
-import datasets
-import papers
-from common import results
-from common.crf import PRESETS, CrfParams
-from experiment import cli, load_checkpoint, search_crf_params, trained_on_crops
-from experiment.inference import data_of, run_config
-from experiment.scoring import crf_params, score_checkpoint
+import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+from segpapers import datasets
+from segpapers import papers
+from segpapers.common import results
+from segpapers.common.crf import PRESETS, CrfParams
+from segpapers.experiment import cli, load_checkpoint, search_crf_params, trained_on_crops
+from segpapers.experiment.inference import data_of, run_config
+from segpapers.experiment.scoring import crf_params, score_checkpoint
 
 
 def parse_args(argv=None):

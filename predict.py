@@ -15,10 +15,10 @@ images of any (equal) size and returns their uint8 label maps; load it with
 """
 import argparse
 
-import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
-import papers
-from experiment import cli
-from experiment.prediction import export, predict_files
+import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+from segpapers import papers
+from segpapers.experiment import cli
+from segpapers.experiment.prediction import export, predict_files
 
 
 def parse_args(argv=None):

@@ -14,14 +14,14 @@ The work is the run library's (`experiment.runs`, `experiment.scoring.score_chec
 import argparse
 from pathlib import Path
 
-import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
-import datasets
-import papers
-from common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, PRECISIONS
-from experiment import Experiment, cli, fit
-from experiment.cli import argument_type
-from experiment.scoring import score_checkpoint
-from experiment.spec import FLAG_FIELDS, parse_model_option, parse_size
+import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+from segpapers import datasets
+from segpapers import papers
+from segpapers.common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, PRECISIONS
+from segpapers.experiment import Experiment, cli, fit
+from segpapers.experiment.cli import argument_type
+from segpapers.experiment.scoring import score_checkpoint
+from segpapers.experiment.spec import FLAG_FIELDS, parse_model_option, parse_size
 
 
 def parse_args(argv=None):

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import results
-from common.crf import PRESETS, dense_crf
+from segpapers.common import results
+from segpapers.common.crf import PRESETS, dense_crf
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid"
 

@@ -12,11 +12,11 @@ mixed_bfloat16 only where this file says it passes.
 import argparse
 from pathlib import Path
 
-import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
-import papers
-from common import results
-from experiment import Experiment, cli, fit, stage_dirs, stage_seconds
-from experiment.runs import read_history
+import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+from segpapers import papers
+from segpapers.common import results
+from segpapers.experiment import Experiment, cli, fit, stage_dirs, stage_seconds
+from segpapers.experiment.runs import read_history
 
 REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("float32", "mixed_bfloat16")

@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
-from benchmarks.speed import REPO, keras_training_setup
+import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+from segpapers.benchmarks.speed import REPO, keras_training_setup
 
 
 def op_time_by_type(logdir):
@@ -49,8 +49,8 @@ def op_time_by_type(logdir):
 def main(argv=None):
     import tensorflow as tf
 
-    from experiment.inference import forward_pass
-    from common import results
+    from segpapers.experiment.inference import forward_pass
+    from segpapers.common import results
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="enet")

@@ -25,15 +25,15 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
-import datasets
-import papers
-from common import results
-from common.errors import UserError
-from experiment import Experiment, cli, fit, load_checkpoint, stage_dirs, stage_seconds, sweep
-from experiment.runs import read_history
-from experiment.scoring import crf_params, score_checkpoint
-from papers.comparison import MODELS as COMPARED, PROTOCOL as COMPARISON
+import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+from segpapers import datasets
+from segpapers import papers
+from segpapers.common import results
+from segpapers.common.errors import UserError
+from segpapers.experiment import Experiment, cli, fit, load_checkpoint, stage_dirs, stage_seconds, sweep
+from segpapers.experiment.runs import read_history
+from segpapers.experiment.scoring import crf_params, score_checkpoint
+from segpapers.papers.comparison import MODELS as COMPARED, PROTOCOL as COMPARISON
 
 REPO = Path(__file__).resolve().parents[1]
 

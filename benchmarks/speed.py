@@ -94,9 +94,9 @@ def measure_peak(repeats, size=2048):
 def model_setup(name, input_size=None, protocol="paper"):
     """(schedule, dataset info, output size, forward GFLOPs per image, training batch) of a model at
     its `protocol`'s input size and builder options, or at `input_size` (quick checks)."""
-    import datasets
-    import papers
-    from common.flops import count_flops
+    from segpapers import datasets
+    from segpapers import papers
+    from segpapers.common.flops import count_flops
 
     schedule = papers.get_schedule(name, protocol)
     if input_size:
@@ -112,9 +112,9 @@ def keras_training_setup(name, precision="float32", input_size=None, jit_compile
     """(compiled model, endless stream of one random batch, description) for timing train.py's step."""
     import tensorflow as tf
 
-    import papers
-    from common.losses import SegmentationCrossEntropy
-    from common.training import compile_for_training, global_dtype_policy
+    from segpapers import papers
+    from segpapers.common.losses import SegmentationCrossEntropy
+    from segpapers.common.training import compile_for_training, global_dtype_policy
 
     schedule, info, output_size, gflops, batch = model_setup(name, input_size, protocol)
     rng = np.random.default_rng(0)
@@ -135,7 +135,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False, protocol
     `xla`: both compiled whole by XLA instead."""
     import keras
 
-    from experiment.inference import forward_pass
+    from segpapers.experiment.inference import forward_pass
 
     model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto",
                                                 protocol=protocol)
@@ -168,7 +168,7 @@ def measure_torch(name, mode, repeats, input_size=None):
     import torch
     from torch.nn import functional
 
-    from benchmarks.torch_models import build_torch_model
+    from segpapers.benchmarks.torch_models import build_torch_model
 
     torch.set_num_threads(os.cpu_count())
     schedule, info, output_size, gflops, batch = model_setup(name, input_size)
@@ -203,9 +203,9 @@ def measure_torch(name, mode, repeats, input_size=None):
 
 def measure_pipeline(camvid_dir, batch_size, batches):
     """Images/s of decode + augment + batch from the CamVid files, as train.py streams them (no cache)."""
-    import datasets
-    import papers
-    from datasets.pipeline import Augmentation, train_pipeline
+    from segpapers import datasets
+    from segpapers import papers
+    from segpapers.datasets.pipeline import Augmentation, train_pipeline
 
     schedule = papers.get_schedule("enet")
     source, _ = datasets.load("camvid", "train", camvid_dir)
@@ -318,10 +318,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         return child_main(argv[1:])
-    import papers
-    from benchmarks import crf_speed
-    from papers import comparison
-    from common import results
+    from segpapers import papers
+    from segpapers.benchmarks import crf_speed
+    from segpapers.papers import comparison
+    from segpapers.common import results
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", help="default: every model (with --protocol compare: the compared ones)")
@@ -369,7 +369,7 @@ def main(argv=None):
             keras_rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "step_seconds"}), flush=True)
     if not args.no_torch:
-        from benchmarks.torch_models import TORCH_MODELS
+        from segpapers.benchmarks.torch_models import TORCH_MODELS
 
         for name in (m for m in TORCH_MODELS if m in args.models):
             for mode in ("eager", "compile"):

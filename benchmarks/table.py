@@ -14,14 +14,14 @@ import inspect
 import math
 from pathlib import Path
 
-import common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
-import papers
-from common import results
-from common.crf import DEFAULT_PRESET, PRESETS
-from common.flops import count_flops
-from common.schedule import deviation_lines, schedule_differences
-from experiment import sweep
-from papers import comparison
+import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
+from segpapers import papers
+from segpapers.common import results
+from segpapers.common.crf import DEFAULT_PRESET, PRESETS
+from segpapers.common.flops import count_flops
+from segpapers.common.schedule import deviation_lines, schedule_differences
+from segpapers.experiment import sweep
+from segpapers.papers import comparison
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = REPO.parent / "shared" / "data"  # the datasets this machine has (benchmarks.run's --data-root)

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from common.layers import BN_MOMENTUM
-from papers.enet.model import PROJECTION_RATIO, STAGE_2_3
-from papers.unet.model import DROPOUT_LEVELS, DROPOUT_RATE, LEVELS, unet_output_size
+from segpapers.common.layers import BN_MOMENTUM
+from segpapers.papers.enet.model import PROJECTION_RATIO, STAGE_2_3
+from segpapers.papers.unet.model import DROPOUT_LEVELS, DROPOUT_RATE, LEVELS, unet_output_size
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default (PyTorch's is 1e-5)
 

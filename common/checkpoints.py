@@ -9,7 +9,7 @@ from pathlib import Path
 
 import keras
 
-from common.errors import UserError
+from segpapers.common.errors import UserError
 
 ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")  # with metadata.json, what Keras 3 writes
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"

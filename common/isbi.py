@@ -48,7 +48,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from common.metrics import regions
+from segpapers.common.metrics import regions
 
 
 def java_thresholds(minimum, maximum, step):

@@ -9,7 +9,7 @@ sum of the pixels' class weights. One loss covers all three through `normalizati
 
 import keras
 
-from common.layers import PACKAGE
+from segpapers.common.layers import PACKAGE
 
 NORMALIZATIONS = ("valid", "weights", "none")
 

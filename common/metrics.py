@@ -11,7 +11,7 @@ import math
 import keras
 import numpy as np
 
-from common.layers import PACKAGE
+from segpapers.common.layers import PACKAGE
 
 SCORES = ("pixel_accuracy", "mean_accuracy", "miou", "fwiou")
 

@@ -8,8 +8,8 @@ import dataclasses
 import json
 from typing import Mapping
 
-from common.class_weights import METHODS as CLASS_WEIGHTINGS
-from common.crf import DEFAULT_PRESET, PRESETS, CrfParams
+from segpapers.common.class_weights import METHODS as CLASS_WEIGHTINGS
+from segpapers.common.crf import DEFAULT_PRESET, PRESETS, CrfParams
 
 OPTIMIZERS = ("sgd", "adam")
 LR_POLICIES = ("fixed", "step", "poly")

@@ -9,8 +9,8 @@ a dataset's info, so evaluation and the table have no per-dataset branches.
 """
 import numpy as np
 
-from common import metrics
-from common.isbi import ChallengeScorer
+from segpapers.common import metrics
+from segpapers.common.isbi import ChallengeScorer
 
 
 class ConfusionScorer:

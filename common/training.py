@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from common import metrics, results
+from segpapers.common import metrics, results
 
 
 @contextlib.contextmanager

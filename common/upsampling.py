@@ -9,7 +9,7 @@ to bilinear interpolation or initialised to it and learned. The reference implem
 import keras
 import numpy as np
 
-from common.layers import PACKAGE
+from segpapers.common.layers import PACKAGE
 
 
 def bilinear_filter(size):

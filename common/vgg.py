@@ -8,7 +8,7 @@ train from random init unless a local Keras VGG16 weights file is given (the `.h
 import keras
 import numpy as np
 
-from common.layers import MaxPoolingWithArgmax2D, conv_bn_relu
+from segpapers.common.layers import MaxPoolingWithArgmax2D, conv_bn_relu
 
 # Channels of conv{stage}_{i}, stage by stage (VGG16 configuration D).
 VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))

@@ -8,9 +8,9 @@ files `load` decodes, in its order. Adding a dataset is adding its module and on
 """
 from pathlib import Path
 
-from common.errors import UnknownName
-from datasets import camvid, folder, isbi2012, mnist_cifar, synthetic, voc
-from datasets.base import DatasetInfo
+from segpapers.common.errors import UnknownName
+from segpapers.datasets import camvid, folder, isbi2012, mnist_cifar, synthetic, voc
+from segpapers.datasets.base import DatasetInfo
 
 __all__ = ["DatasetInfo", "get_info", "image_names", "list_datasets", "load"]
 

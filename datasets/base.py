@@ -3,7 +3,7 @@ passes in (data folder, split, list files)."""
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.errors import DataError, MissingFile
+from segpapers.common.errors import DataError, MissingFile
 
 IGNORE_LABEL = 255  # label value that the loss and the metrics skip, in every dataset
 

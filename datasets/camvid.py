@@ -5,9 +5,9 @@
 PNGs with values 0..10 for the classes and 11 for void, which becomes the ignore label (SegNet's
 `ignore_label: 11`); any other value is an error.
 """
-from common.errors import DataError
-from datasets.base import IGNORE_LABEL, DatasetInfo, data_root, read_list
-from datasets.pipeline import decode_pairs, label_map_from
+from segpapers.common.errors import DataError
+from segpapers.datasets.base import IGNORE_LABEL, DatasetInfo, data_root, read_list
+from segpapers.datasets.pipeline import decode_pairs, label_map_from
 
 CLASS_NAMES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
                "Pedestrian", "Bicyclist")

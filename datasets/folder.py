@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import DataError, MissingFile
-from datasets.base import IGNORE_LABEL, DatasetInfo, color_map, data_root, read_list
-from datasets.pipeline import decode_pairs, label_map_from
+from segpapers.common.errors import DataError, MissingFile
+from segpapers.datasets.base import IGNORE_LABEL, DatasetInfo, color_map, data_root, read_list
+from segpapers.datasets.pipeline import decode_pairs, label_map_from
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLIT_SEED = 0

@@ -10,9 +10,9 @@ by default), "val" = the last `val_images` (25..29), "trainval" = all 30, what t
 on. The challenge's test slices (`test/images`) have hidden labels, scored only by its server:
 "test" is refused rather than yielding examples without labels.
 """
-from common.errors import DataError, MissingFile
-from datasets.base import DatasetInfo, data_root
-from datasets.pipeline import decode_pairs, label_map_from
+from segpapers.common.errors import DataError, MissingFile
+from segpapers.datasets.base import DatasetInfo, data_root
+from segpapers.datasets.pipeline import decode_pairs, label_map_from
 
 CLASS_NAMES = ("membrane", "cell")
 PALETTE = ((0, 0, 0), (255, 255, 255))  # the label PNGs' own colours

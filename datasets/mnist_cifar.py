@@ -33,8 +33,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from datasets.base import IGNORE_LABEL, DatasetInfo, color_map
-from datasets.folder import IMAGE_SUFFIXES
+from segpapers.datasets.base import IGNORE_LABEL, DatasetInfo, color_map
+from segpapers.datasets.folder import IMAGE_SUFFIXES
 
 CLASS_NAMES = ("background",) + tuple(str(digit) for digit in range(10))
 SPLIT_SIZES = {"train": 2000, "val": 200, "test": 500}

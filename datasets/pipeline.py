@@ -18,9 +18,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from common.errors import DataError, MissingFile
-from datasets.base import IGNORE_LABEL
-from datasets.scan import scan_pairs
+from segpapers.common.errors import DataError, MissingFile
+from segpapers.datasets.base import IGNORE_LABEL
+from segpapers.datasets.scan import scan_pairs
 
 AUTOTUNE = tf.data.AUTOTUNE
 

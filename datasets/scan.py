@@ -18,7 +18,7 @@ from pathlib import Path
 
 import keras
 
-from common.errors import DataError
+from segpapers.common.errors import DataError
 
 CACHE_ENV = "SEGPAPERS_CACHE"
 SHOWN_ERRORS = 5  # the first few bad pairs are named; the count says how many there are

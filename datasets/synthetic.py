@@ -12,7 +12,7 @@ Generation is deterministic from `seed`; each split derives its own seed stream 
 import numpy as np
 import tensorflow as tf
 
-from datasets.base import DatasetInfo, color_map
+from segpapers.datasets.base import DatasetInfo, color_map
 
 SHAPES = ("disc", "square", "triangle", "ring", "cross")
 SPLIT_SIZES = {"train": 600, "val": 100, "test": 200}

@@ -7,9 +7,9 @@ The border value 255 stays the ignore label (never background), as in the offici
 Not read from TensorFlow Datasets: its only VOC builder (`voc`, configs 2007 and 2012, checked
 with tensorflow-datasets 4.9.10) has images, boxes and per-image labels but no segmentation masks.
 """
-from common.errors import MissingFile
-from datasets.base import DatasetInfo, color_map, data_root, read_list
-from datasets.pipeline import decode_pairs
+from segpapers.common.errors import MissingFile
+from segpapers.datasets.base import DatasetInfo, color_map, data_root, read_list
+from segpapers.datasets.pipeline import decode_pairs
 
 CLASS_NAMES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",

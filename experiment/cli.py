@@ -3,8 +3,8 @@ import argparse
 import re
 import sys
 
-from common.console import debugging
-from common.errors import UserError
+from segpapers.common.console import debugging
+from segpapers.common.errors import UserError
 
 
 def argument_type(parse):

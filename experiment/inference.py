@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-import papers  # noqa: F401  (registers the custom layers so checkpoints load in safe mode)
-from common import checkpoints, results
-from common.errors import UserError
-from common.tiling import overlap_tile_predict
+from segpapers import papers  # noqa: F401  (registers the custom layers so checkpoints load in safe mode)
+from segpapers.common import checkpoints, results
+from segpapers.common.errors import UserError
+from segpapers.common.tiling import overlap_tile_predict
 
 
 def load_checkpoint(path):

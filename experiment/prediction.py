@@ -9,11 +9,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-import datasets
-from common import viz
-from common.crf import CrfPool
-from common.errors import UserError
-from experiment.inference import by_tiles, load_checkpoint, predictor, test_time_symmetries, trained_on_crops
+from segpapers import datasets
+from segpapers.common import viz
+from segpapers.common.crf import CrfPool
+from segpapers.common.errors import UserError
+from segpapers.experiment.inference import by_tiles, load_checkpoint, predictor, test_time_symmetries, trained_on_crops
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 

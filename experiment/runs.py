@@ -16,17 +16,17 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-import datasets
-import papers
-from common import checkpoints, class_weights, results
-from common.errors import UserError
-from common.losses import SegmentationCrossEntropy
-from common.schedule import Stage, schedule_differences
-from common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
+from segpapers import datasets
+from segpapers import papers
+from segpapers.common import checkpoints, class_weights, results
+from segpapers.common.errors import UserError
+from segpapers.common.losses import SegmentationCrossEntropy
+from segpapers.common.schedule import Stage, schedule_differences
+from segpapers.common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
                              compile_for_training, global_dtype_policy, save_model_atomically, transfer_weights)
-from common.weight_map import unet_weight_map
-from datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
-from experiment.spec import Experiment
+from segpapers.common.weight_map import unet_weight_map
+from segpapers.datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
+from segpapers.experiment.spec import Experiment
 
 # Settings a resumed run must share with the run it continues (config.json keys).
 RESUME_MUST_MATCH = ("model", "dataset", "num_classes", "input_size", "protocol", "schedule", "class_weights",

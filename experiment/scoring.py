@@ -13,14 +13,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import datasets
-from common import metrics, results, viz
-from common.crf import PRESETS, CrfParams, CrfPool
-from common.errors import UserError
-from common.flops import count_flops
-from common.scorers import one_hot, scorers_for
-from datasets.pipeline import eval_pipeline
-from experiment.inference import (by_tiles, check_classes, data_of, load_checkpoint, predictor, run_config,
+from segpapers import datasets
+from segpapers.common import metrics, results, viz
+from segpapers.common.crf import PRESETS, CrfParams, CrfPool
+from segpapers.common.errors import UserError
+from segpapers.common.flops import count_flops
+from segpapers.common.scorers import one_hot, scorers_for
+from segpapers.datasets.pipeline import eval_pipeline
+from segpapers.experiment.inference import (by_tiles, check_classes, data_of, load_checkpoint, predictor, run_config,
                                   test_time_symmetries, trained_on_crops)
 
 SUMMARY_KEYS = metrics.SCORES

@@ -4,9 +4,9 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping
 
-import papers
-from common.errors import UserError
-from common.schedule import Schedule
+from segpapers import papers
+from segpapers.common.errors import UserError
+from segpapers.common.schedule import Schedule
 
 # Schedule fields a command line may set; each becomes an override of the protocol, with this reason.
 FLAG_FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "class_weighting", "precision")

@@ -10,10 +10,10 @@ learning-rate override names it as its reason.
 import math
 from pathlib import Path
 
-import papers
-from common import results
-from experiment.runs import fit, read_history, train_seconds
-from experiment.spec import Experiment
+from segpapers import papers
+from segpapers.common import results
+from segpapers.experiment.runs import fit, read_history, train_seconds
+from segpapers.experiment.spec import Experiment
 
 
 def candidate_dir(runs_dir, model, protocol, learning_rate):

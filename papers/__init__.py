@@ -1,6 +1,6 @@
 """The model registry: every paper's models, schedules and reported numbers by name.
 
-    import papers
+    from segpapers import papers
     papers.list_models()                       # ['deconvnet', 'enet', 'fcn16s', ...]
     model = papers.build_model("segnet", 12, (360, 480, 3))
     papers.get_schedule("segnet", "paper")     # common.schedule.Schedule
@@ -11,9 +11,9 @@ REPORTED (name -> Reported records); adding a paper means adding it to PAPERS be
 """
 import inspect
 
-from common.errors import UnknownName
-from papers import comparison, deconvnet, enet, fcn, segnet, unet
-from papers.weights import WeightRecord, get_weights, list_weights, resolve_checkpoint
+from segpapers.common.errors import UnknownName
+from segpapers.papers import comparison, deconvnet, enet, fcn, segnet, unet
+from segpapers.papers.weights import WeightRecord, get_weights, list_weights, resolve_checkpoint
 
 PAPERS = (deconvnet, enet, fcn, segnet, unet)
 

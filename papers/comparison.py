@@ -13,7 +13,7 @@ the papers' rates collapsed here (the `cpu` rows' notes); median-frequency balan
 small classes (pole, sign, pedestrian, bicyclist) in the loss in a short run; the poly decay ends
 at a small rate, so the last epochs refine instead of oscillating.
 """
-from common.schedule import Schedule
+from segpapers.common.schedule import Schedule
 
 PROTOCOL = "compare"
 MODELS = ("segnet_basic", "segnet", "enet", "fcn8s", "deconvnet", "unet_same")

@@ -4,10 +4,10 @@
 """
 import argparse
 
-import datasets
-import papers
-from common.flops import count_flops
-from common.results import write_json
+from segpapers import datasets
+from segpapers import papers
+from segpapers.common.flops import count_flops
+from segpapers.common.results import write_json
 
 
 def summarize(num_classes=None):

@@ -1,6 +1,6 @@
 """Trained weights by name, as torchvision's weight entries: each record carries its numbers and recipe.
 
-    import papers
+    from segpapers import papers
     papers.list_weights()                      # ['enet_paper']
     weights = papers.get_weights("enet", "paper")
     weights.metrics["miou"], weights.num_params, weights.recipe
@@ -14,8 +14,8 @@ and record.json with the scores on the dataset split and the command that made t
 import dataclasses
 from pathlib import Path
 
-from common import checkpoints, results
-from common.errors import UnknownName
+from segpapers.common import checkpoints, results
+from segpapers.common.errors import UnknownName
 
 # The checkout's records, found from this file so that an editable install reads the same folder.
 WEIGHTS_DIR = results.weight_record_dir(Path(__file__).resolve().parents[1] / "results", "")

@@ -10,7 +10,7 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras  # noqa: E402
 
-from common.losses import SegmentationCrossEntropy  # noqa: E402
+from segpapers.common.losses import SegmentationCrossEntropy  # noqa: E402
 
 normalization = sys.argv[1]
 rng = np.random.default_rng(0)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import papers
+from segpapers import papers
 
 TINY = {
     "deconvnet": ((224, 224), {"fc_channels": 16}),

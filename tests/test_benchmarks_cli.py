@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from common.errors import MissingFile
+from segpapers.common.errors import MissingFile
 
 
 @pytest.mark.parametrize("module", ["benchmarks.run", "benchmarks.precision_ab"])

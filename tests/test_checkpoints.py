@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from common.checkpoints import CheckpointError, archive_config, load_model
+from segpapers.common.checkpoints import CheckpointError, archive_config, load_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from common.class_weights import (
+from segpapers.common.class_weights import (
     class_statistics,
     compute_class_weights,
     enet_weights,

@@ -15,17 +15,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import common.training
-import datasets
-import evaluate
-import experiment.runs
-import experiment.scoring
-import papers
-import train
-from common.crf import DEFAULT_PRESET, PRESETS
-from common.errors import UserError
-from experiment import Experiment, cli, load_checkpoint, score
-from experiment.prediction import export
+from segpapers import datasets
+from segpapers import evaluate
+from segpapers import papers
+from segpapers import train
+from segpapers.common.crf import DEFAULT_PRESET, PRESETS
+from segpapers.common.errors import UserError
+from segpapers.common import training
+from segpapers.experiment import Experiment, cli, load_checkpoint, runs, score, scoring
+from segpapers.experiment.prediction import export
 from tests.model_checks import TINY as TINY_CONFIGURATIONS
 from tests.test_datasets import camvid_label, write_camvid
 from tests.test_isbi_elastic import membrane_label, write_isbi
@@ -117,8 +115,8 @@ def test_evaluate_names_its_overlays_after_the_images(tmp_path):
 
 def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch):
     write_isbi(tmp_path / "isbi", 7)  # 2 training slices, 5 held out
-    weight_map, weight_maps = experiment.runs.unet_weight_map, []
-    monkeypatch.setattr(experiment.runs, "unet_weight_map", lambda *a, **k: weight_maps.append(weight_map(*a, **k)) or
+    weight_map, weight_maps = runs.unet_weight_map, []
+    monkeypatch.setattr(runs, "unet_weight_map", lambda *a, **k: weight_maps.append(weight_map(*a, **k)) or
                         weight_maps[-1])
     run = tmp_path / "run"
     train.main(["--model", "unet_same", "--protocol", "cpu", "--data-dir", str(tmp_path / "isbi"), "--input-size",
@@ -134,12 +132,12 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch
     schedule = papers.get_schedule("unet_same", "cpu")
     _, info = datasets.load("isbi2012", "train", tmp_path / "isbi")
     label = membrane_label(3).astype(bool).astype(np.uint8)
-    weights = experiment.runs.resolve_pixel_weights(schedule, info, config["class_weights"])(label)
+    weights = runs.resolve_pixel_weights(schedule, info, config["class_weights"])(label)
     membrane_weight, cell_weight = config["class_weights"]
     np.testing.assert_allclose(weights[label == 1], cell_weight)
     np.testing.assert_allclose(weights[3], membrane_weight + 10 * np.exp(-(1 + 1) ** 2 / 50), rtol=1e-6)  # d1 = d2 = 1 px
     with pytest.raises(UserError, match="two-class boundary dataset"):
-        experiment.runs.resolve_pixel_weights(schedule, datasets.get_info("synthetic"), None)
+        runs.resolve_pixel_weights(schedule, datasets.get_info("synthetic"), None)
 
     # Scored as the 2012 challenge scores (common.isbi), and at argmax with the adapted Rand error.
     scored = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--output",
@@ -218,8 +216,8 @@ def test_a_staged_run_keeps_its_finished_stage_and_hands_its_weights_on(tmp_path
     """ENet's encoder, then the whole network (its `reference` protocol, whose encoder stage weights its
     classes with its own constant): a run stopped in the second stage does not train the first again,
     and starts the second from the first's selected checkpoint."""
-    transfer, handovers = experiment.runs.transfer_weights, []
-    monkeypatch.setattr(experiment.runs, "transfer_weights", lambda source, target: handovers.append(
+    transfer, handovers = runs.transfer_weights, []
+    monkeypatch.setattr(runs, "transfer_weights", lambda source, target: handovers.append(
         (source.get_weights(), transfer(source, target))) or handovers[-1][1])
     run = tmp_path / "run"
     flags = ["--model", "enet", "--protocol", "reference", *TINY, "--optimizer=sgd", "--epochs", "2",
@@ -249,7 +247,7 @@ def test_class_weighting_flag_computes_its_own_weights_instead_of_the_published(
 
     def weights(class_weighting=None):
         run = Experiment.of("segnet", tmp_path / "run", class_weighting=class_weighting)
-        return experiment.runs.resolve_class_weights(run.schedule, source, info)
+        return runs.resolve_class_weights(run.schedule, source, info)
 
     published, origin = weights()
     assert origin.startswith("published median_frequency weights")
@@ -293,7 +291,7 @@ def test_evaluate_scores_with_and_without_the_crf_in_one_pass(tmp_path):
 
 
 def test_crf_parameters_come_from_a_file_a_preset_or_the_schedule_then_single_overrides(tmp_path):
-    resolved = experiment.scoring.crf_params
+    resolved = scoring.crf_params
     scheduled = {"schedule": {"crf": {**PRESETS["fast"].to_dict(), "iterations": 3}}}
     (tmp_path / "crf.json").write_text(json.dumps({"best": {**PRESETS["deconvnet"].to_dict(), "iterations": 4}}))
     assert resolved({}) == PRESETS[DEFAULT_PRESET]
@@ -309,7 +307,7 @@ def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
                 "--eval-split", "none", "--output", str(run)])
-    monkeypatch.setattr(experiment.scoring, "CRF_GRID", {"bilateral_sxy": (10, 40), "iterations": (1,)})
+    monkeypatch.setattr(scoring, "CRF_GRID", {"bilateral_sxy": (10, 40), "iterations": (1,)})
     evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "2",
                    "--crf-search", str(tmp_path / "best.json")])
     found = json.loads((tmp_path / "best.json").read_text())
@@ -325,8 +323,8 @@ def test_num_classes_that_disagree_with_the_data_are_refused(tmp_path):
 def test_a_protocol_validating_every_few_epochs_selects_on_recomputed_statistics(tmp_path, monkeypatch):
     """SegNet-Basic's paper protocol: validation every 3 epochs and at the last, each after batch-norm
     statistics recomputed over the training images; epochs without validation log NA."""
-    recompute, calls = common.training.recompute_batch_norm_statistics, []
-    monkeypatch.setattr(common.training, "recompute_batch_norm_statistics",
+    recompute, calls = training.recompute_batch_norm_statistics, []
+    monkeypatch.setattr(training, "recompute_batch_norm_statistics",
                         lambda model, batches: calls.append(recompute(model, batches)) or calls[-1])
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "4", "--steps-per-epoch", "2", "--val-steps", "1",
@@ -451,7 +449,7 @@ def test_a_corrupt_image_met_inside_the_data_pipeline_is_one_line_and_status_2(t
 
 
 def test_symmetries_out_of_range_are_refused_by_both_clis(capsys):
-    import predict
+    from segpapers import predict
 
     for parse in (evaluate.parse_args, predict.parse_args):
         with pytest.raises(SystemExit) as exit_:

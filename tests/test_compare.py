@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-import papers
-from benchmarks import table
-from common.schedule import deviation_lines
-from experiment import sweep
-from papers.comparison import MODELS, RECIPE
+from segpapers import papers
+from segpapers.benchmarks import table
+from segpapers.common.schedule import deviation_lines
+from segpapers.experiment import sweep
+from segpapers.papers.comparison import MODELS, RECIPE
 from tests.test_datasets import camvid_label, write_camvid
 
 
@@ -100,7 +100,7 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
 def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path, monkeypatch):
     import types
 
-    from benchmarks import run
+    from segpapers.benchmarks import run
 
     swept, trained = [], []
 

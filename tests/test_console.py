@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.console import has_gpu, without_probe_notices
+from segpapers.common.console import has_gpu, without_probe_notices
 
 REPO = Path(__file__).resolve().parents[1]
 # What the pinned CUDA-enabled TensorFlow wheel (2.21) prints on every start without a GPU.

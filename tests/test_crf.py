@@ -3,9 +3,9 @@ import builtins
 import numpy as np
 import pytest
 
-from common import crf
-from common.crf import CrfPool, CrfParams, dense_crf
-from common.metrics import confusion_matrix, segmentation_scores
+from segpapers.common import crf
+from segpapers.common.crf import CrfPool, CrfParams, dense_crf
+from segpapers.common.metrics import confusion_matrix, segmentation_scores
 
 
 def synthetic_case(seed=0, height=60, width=80):

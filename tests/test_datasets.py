@@ -7,11 +7,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import datasets
-from common.errors import DataError
-from datasets import synthetic
-from datasets.base import color_map
-from datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
+from segpapers import datasets
+from segpapers.common.errors import DataError
+from segpapers.datasets import synthetic
+from segpapers.datasets.base import color_map
+from segpapers.datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HEIGHT, WIDTH = 8, 12
@@ -117,7 +117,7 @@ def test_bad_files_raise_naming_the_file(tmp_path, damage, message):
 
 
 def test_the_scan_names_every_bad_pair_and_reads_a_good_split_once(tmp_path, monkeypatch):
-    from datasets import scan
+    from segpapers.datasets import scan
 
     monkeypatch.setenv("SEGPAPERS_CACHE", str(tmp_path / "cache"))
     write_camvid(tmp_path, [camvid_label() for _ in range(8)])
@@ -129,7 +129,7 @@ def test_the_scan_names_every_bad_pair_and_reads_a_good_split_once(tmp_path, mon
         save(tmp_path / "train" / f"f{index}.png", random_image(index))
     read = scan.scan_pairs
     counts = []
-    monkeypatch.setattr("datasets.pipeline.scan_pairs", lambda *args: counts.append(read(*args)))
+    monkeypatch.setattr("segpapers.datasets.pipeline.scan_pairs", lambda *args: counts.append(read(*args)))
     datasets.load("camvid", "train", data_dir=tmp_path)
     datasets.load("camvid", "train", data_dir=tmp_path)
     assert counts == [3, 0]  # only the replaced files were read again, then nothing

@@ -1,6 +1,6 @@
 import pytest
 
-import papers
+from segpapers import papers
 from tests.model_checks import (check_forward, check_gradients, check_parameter_count, check_save_load, conv_params,
                                 tiny_model)
 

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-import papers
-from common.training import transfer_weights
+from segpapers import papers
+from segpapers.common.training import transfer_weights
 from tests.model_checks import (check_forward, check_gradients, check_parameter_count, check_save_load, images,
                                 infer, tiny_model, trainable_params)
 

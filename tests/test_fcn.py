@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-import papers
-from common.upsampling import BilinearKernel, bilinear_upsampling
-from common import vgg
-from common.vgg import IMAGENET_MEAN_RGB
-from papers.fcn import convert
+from segpapers import papers
+from segpapers.common.upsampling import BilinearKernel, bilinear_upsampling
+from segpapers.common import vgg
+from segpapers.common.vgg import IMAGENET_MEAN_RGB
+from segpapers.papers.fcn import convert
 from tests.model_checks import (check_forward, check_gradients, check_parameter_count, check_save_load, tiny_model,
                                 trainable_params)
 

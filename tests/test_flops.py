@@ -1,8 +1,8 @@
 import keras
 import pytest
 
-import papers
-from common.flops import count_flops
+from segpapers import papers
+from segpapers.common.flops import count_flops
 
 
 def test_flops_of_hand_counted_layers():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from common import isbi
-from common.metrics import rand_error, regions
+from segpapers.common import isbi
+from segpapers.common.metrics import rand_error, regions
 
 MEMBRANE, CELL = 0, 1  # ISBI 2012's classes; the membrane is the boundary class
 

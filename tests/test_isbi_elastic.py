@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import datasets
-from common.errors import DataError
-from common.schedule import Schedule
-from datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
+from segpapers import datasets
+from segpapers.common.errors import DataError
+from segpapers.common.schedule import Schedule
+from segpapers.datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
 
 SHARED_ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012"
 SIZE = 12

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.layers import (BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D,
+from segpapers.common.layers import (BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D,
                            PReLU, SpatialDropout2D, portable_pooling, tensorflow_pooling)
 
 

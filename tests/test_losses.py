@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.losses import SegmentationCrossEntropy
+from segpapers.common.losses import SegmentationCrossEntropy
 
 NUM_CLASSES = 4
 CLASS_WEIGHTS = [0.5, 1.0, 2.0, 4.0]

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from common.metrics import (SCORES, ConfusionMatrixMetric, boundary_scores, confusion_matrix, rand_error, regions,
+from segpapers.common.metrics import (SCORES, ConfusionMatrixMetric, boundary_scores, confusion_matrix, rand_error, regions,
                             segmentation_scores)
 
 

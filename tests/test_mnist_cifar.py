@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import datasets
+from segpapers import datasets
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import evaluate
-import predict
-import train
-from common.errors import UserError
+from segpapers import evaluate
+from segpapers import predict
+from segpapers import train
+from segpapers.common.errors import UserError
 
 TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
 

@@ -4,9 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from common.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
-from common.losses import SegmentationCrossEntropy
-from common.metrics import confusion_matrix, segmentation_scores
+from segpapers.common.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
+from segpapers.common.losses import SegmentationCrossEntropy
+from segpapers.common.metrics import confusion_matrix, segmentation_scores
 
 K = 4
 labels = hnp.arrays(np.int64, st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 6)),

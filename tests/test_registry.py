@@ -1,8 +1,8 @@
 import pytest
 
-import papers
-from experiment.spec import parse_model_option, parse_size
-from common.schedule import Reported, Schedule
+from segpapers import papers
+from segpapers.experiment.spec import parse_model_option, parse_size
+from segpapers.common.schedule import Reported, Schedule
 from tests.test_cli import TINY_MODELS
 
 

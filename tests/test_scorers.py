@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-import datasets
-from common import metrics
-from common.isbi import ChallengeScorer
-from common.scorers import ConfusionScorer, one_hot, scorers_for
+from segpapers import datasets
+from segpapers.common import metrics
+from segpapers.common.isbi import ChallengeScorer
+from segpapers.common.scorers import ConfusionScorer, one_hot, scorers_for
 
 
 def test_each_dataset_gets_its_scorers():
@@ -37,7 +37,7 @@ def test_a_labelling_scores_as_its_one_hot_probabilities():
 
 
 def test_the_headline_is_what_the_papers_report_and_the_primary_score_is_the_datasets_own():
-    from experiment.scoring import scored
+    from segpapers.experiment.scoring import scored
 
     label = np.zeros((8, 8), np.int64)
     label[:, 3] = 0

@@ -1,7 +1,7 @@
 """benchmarks.speed end to end at a tiny size, and its section of BENCHMARKS.md."""
 import json
 
-from benchmarks import profile, speed, table
+from segpapers.benchmarks import profile, speed, table
 
 
 def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
@@ -49,7 +49,7 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: {
         "matmul_float32_gflops_per_s": 1.0, "matmul_bfloat16_gflops_per_s": 1.0,
         "conv3x3_float32_gflops_per_s": (peak := next(peaks)), "conv3x3_bfloat16_gflops_per_s": 2 * peak})
-    monkeypatch.setattr("benchmarks.crf_speed.measure", lambda *args, **kwargs: {
+    monkeypatch.setattr("segpapers.benchmarks.crf_speed.measure", lambda *args, **kwargs: {
         "size": [32, 32], "presets": {"fast": {"seconds_median": 0.1, "params": {"iterations": 5}}}})
     output = tmp_path / "speed.json"
     common = ["--precisions", "float32", "--xla-models", "--no-torch", "--camvid-dir", str(tmp_path),

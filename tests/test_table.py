@@ -6,8 +6,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from benchmarks import table
-from experiment import Experiment, load_checkpoint
+from segpapers.benchmarks import table
+from segpapers.experiment import Experiment, load_checkpoint
 
 
 def results_file(directory):
@@ -87,7 +87,7 @@ def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
 
 
 def test_an_unfinished_run_shows_as_running_with_how_far_it_got(tmp_path):
-    from benchmarks import run
+    from segpapers.benchmarks import run
 
     encoder, decoder = tmp_path / "runs" / "enet_cpu" / "encoder", tmp_path / "runs" / "enet_cpu" / "decoder"
     for stage_dir, epochs in ((encoder, 20), (decoder, 3)):
@@ -125,7 +125,7 @@ def fake_score(checkpoint, split, output, crf):
 
 
 def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
-    from benchmarks import run
+    from segpapers.benchmarks import run
 
     old_run, new_run = tmp_path / "old" / "enet_paper", tmp_path / "new" / "enet_paper"
     (old_run / "encoder" / "logs").mkdir(parents=True)
@@ -158,7 +158,7 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
 
 
 def test_a_run_state_too_large_for_the_repository_is_not_packed(tmp_path, monkeypatch):
-    from benchmarks import run
+    from segpapers.benchmarks import run
 
     monkeypatch.setattr(run, "STATE_LIMIT_MB", 0)
     (tmp_path / "runs" / "segnet_cpu").mkdir(parents=True)
@@ -170,8 +170,8 @@ def test_a_run_state_too_large_for_the_repository_is_not_packed(tmp_path, monkey
 
 
 def test_a_small_trained_model_is_kept_as_a_weight_record(tmp_path, monkeypatch):
-    import evaluate
-    from benchmarks import run
+    from segpapers import evaluate
+    from segpapers.benchmarks import run
 
     runs, results_dir = tmp_path / "runs", tmp_path / "results"
     # The row's real training, on tiny synthetic data instead of the protocol's.
@@ -264,7 +264,7 @@ def test_a_run_of_the_current_schedule_shows_its_current_notes(tmp_path):
 
 
 def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
-    from benchmarks import run
+    from segpapers.benchmarks import run
 
     runs, results_dir = tmp_path / "runs", tmp_path / "results"
     (runs / "unet_cpu").mkdir(parents=True)
@@ -283,7 +283,7 @@ def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
 
 
 def test_backbone_weights_reach_the_training_and_the_rerun_command(tmp_path, monkeypatch):
-    from benchmarks import run
+    from segpapers.benchmarks import run
 
     trained = []
     monkeypatch.setattr(run, "fit", lambda experiment: trained.append(experiment)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common.tiling import overlap_tile_predict
+from segpapers.common.tiling import overlap_tile_predict
 
 
 def box_sum(image, radius):
@@ -41,8 +41,8 @@ def test_an_output_tile_that_is_not_centred_is_refused():
 def test_a_crop_trained_model_predicts_by_tiles_at_the_images_own_scale():
     import tensorflow as tf
 
-    import experiment
-    import papers
+    from segpapers import experiment
+    from segpapers import papers
 
     model = papers.build_model("segnet_basic", 3, (32, 32, 3))
     image = np.random.default_rng(0).uniform(0, 255, (1, 40, 72, 3)).astype("float32")
@@ -64,8 +64,8 @@ def test_test_time_symmetries_average_the_predictions_of_turned_and_flipped_inpu
     import keras
     import tensorflow as tf
 
-    import experiment
-    from common.errors import UserError
+    from segpapers import experiment
+    from segpapers.common.errors import UserError
 
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same", name="asymmetric")(inputs))
@@ -96,7 +96,7 @@ def test_symmetries_on_the_tiles_path_restore_a_non_square_image():
     import keras
     import tensorflow as tf
 
-    import experiment
+    from segpapers import experiment
 
     inputs = keras.Input((12, 12, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 5, name="valid")(inputs))  # 12 -> 8: overlap-tiles

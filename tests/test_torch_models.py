@@ -1,10 +1,10 @@
 import pytest
 
-import papers
+from segpapers import papers
 
 torch = pytest.importorskip("torch", reason="PyTorch is the optional `speed` extra: pip install -e '.[speed]'")
 
-from benchmarks.torch_models import TORCH_MODELS, build_torch_model, count_params  # noqa: E402  (imports torch)
+from segpapers.benchmarks.torch_models import TORCH_MODELS, build_torch_model, count_params  # noqa: E402  (imports torch)
 
 
 # Small inputs each Keras model accepts: SegNet-Basic and ENet take any size (ceil-mode pooling; 45x61

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.schedule import Schedule, Stage
-from common.layers import BatchNormalization, PReLU
-from common.training import (SelectedCheckpoint, TrainingClock, apply_weight_decay, learning_rate,
+from segpapers.common.schedule import Schedule, Stage
+from segpapers.common.layers import BatchNormalization, PReLU
+from segpapers.common.training import (SelectedCheckpoint, TrainingClock, apply_weight_decay, learning_rate,
                              recompute_batch_norm_statistics, transfer_weights)
-from datasets.pipeline import fit_labels_to_output
+from segpapers.datasets.pipeline import fit_labels_to_output
 
 BASE = dict(dataset="camvid", input_size=(8, 8), batch_size=2, learning_rate=0.1, source="test")
 

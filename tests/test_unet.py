@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-import papers
-from papers.unet.model import unet_output_size
+from segpapers import papers
+from segpapers.papers.unet.model import unet_output_size
 from tests.model_checks import check_forward, check_gradients, check_save_load, tiny_model
 
 

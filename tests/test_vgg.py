@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-import papers
+from segpapers import papers
 
 
 @pytest.mark.parametrize("name, size, options", [

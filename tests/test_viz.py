@@ -1,7 +1,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from common import viz
+from segpapers.common import viz
 
 IMAGE_COLOUR = (10, 200, 30)  # a flat image, so its colour marks the panels' pixels exactly
 PALETTE = [(128, 64, 128), (220, 20, 60), (70, 130, 180)]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common.weight_map import connected_components, euclidean_distance_transform, unet_weight_map
+from segpapers.common.weight_map import connected_components, euclidean_distance_transform, unet_weight_map
 
 W0, SIGMA = 10.0, 5.0
 

@@ -1,9 +1,9 @@
 import keras
 import pytest
 
-import papers
-from common import results
-from papers import weights
+from segpapers import papers
+from segpapers.common import results
+from segpapers.papers import weights
 
 COMMITTED = weights.WEIGHTS_DIR / "enet_paper"
 

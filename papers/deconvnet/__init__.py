@@ -1,5 +1,5 @@
-from papers.deconvnet.model import build_deconvnet
-from papers.deconvnet.schedule import REPORTED, SCHEDULES
+from segpapers.papers.deconvnet.model import build_deconvnet
+from segpapers.papers.deconvnet.schedule import REPORTED, SCHEDULES
 
 MODELS = {"deconvnet": build_deconvnet}
 

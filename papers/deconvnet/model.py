@@ -17,8 +17,8 @@ gives the variant the SegNet paper benchmarked on CamVid (its sec. 4: fc layers 
 """
 import keras
 
-from common.layers import BN_MOMENTUM, BatchNormalization, MaxUnpooling2D, conv_bn_relu
-from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
+from segpapers.common.layers import BN_MOMENTUM, BatchNormalization, MaxUnpooling2D, conv_bn_relu
+from segpapers.common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
 
 def gaussian():
     """The reference's zero-mean Gaussians for the deconvolution network (sec. 6.1); one per layer

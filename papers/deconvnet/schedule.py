@@ -1,5 +1,5 @@
 """DeconvNet's training schedule and reported numbers (ICCV 2015 sec. 6.1, Table 1)."""
-from common.schedule import CPU_BUDGET, Reported, Schedule
+from segpapers.common.schedule import CPU_BUDGET, Reported, Schedule
 
 SCHEDULES = {
     "deconvnet": {

@@ -1,5 +1,5 @@
-from papers.enet.model import build_enet
-from papers.enet.schedule import REPORTED, SCHEDULES
+from segpapers.papers.enet.model import build_enet
+from segpapers.papers.enet.schedule import REPORTED, SCHEDULES
 
 MODELS = {"enet": build_enet}
 

@@ -33,7 +33,7 @@ has the name it has in the full network, so its weights carry over by name.
 import keras
 from keras import ops
 
-from common.layers import (BN_MOMENTUM, PACKAGE, BatchNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, PReLU,
+from segpapers.common.layers import (BN_MOMENTUM, PACKAGE, BatchNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, PReLU,
                            SpatialDropout2D, he_normal)
 
 PROJECTION_RATIO = 4  # the bottleneck's internal width is its output width / 4 (sec. 3)

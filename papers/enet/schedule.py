@@ -1,7 +1,7 @@
 """ENet's training schedule and reported CamVid numbers (see ../shared/REFERENCES.md)."""
 import dataclasses
 
-from common.schedule import CPU_BUDGET, DECAY_KINDS, Reported, Schedule, Stage
+from segpapers.common.schedule import CPU_BUDGET, DECAY_KINDS, Reported, Schedule, Stage
 
 SCHEDULES = {
     "enet": {

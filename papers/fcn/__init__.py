@@ -1,5 +1,5 @@
-from papers.fcn.model import build_fcn8s, build_fcn16s, build_fcn32s
-from papers.fcn.schedule import REPORTED, SCHEDULES
+from segpapers.papers.fcn.model import build_fcn8s, build_fcn16s, build_fcn32s
+from segpapers.papers.fcn.schedule import REPORTED, SCHEDULES
 
 MODELS = {"fcn32s": build_fcn32s, "fcn16s": build_fcn16s, "fcn8s": build_fcn8s}
 

@@ -4,7 +4,7 @@ A fully connected layer over a k x k x C map is a k x k convolution that covers 
 on a larger map the convolution slides and yields a map of class scores. The reference does the
 same with `surgery.transplant` (Caffe's O x I weights copied into O x I x H x W).
 """
-from common.vgg import load_vgg16_weights
+from segpapers.common.vgg import load_vgg16_weights
 
 # Keras VGG16's classifier -> FCN's layers: (kernel size, input channels) of the convolution.
 CLASSIFIER = {"fc1": ("fc6", 7, 512), "fc2": ("fc7", 1, 4096)}

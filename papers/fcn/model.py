@@ -29,10 +29,10 @@ import functools
 import keras
 from keras import ops
 
-from common.layers import he_normal, PACKAGE
-from common.upsampling import bilinear_upsampling
-from common.vgg import VGG16_STAGES, imagenet_mean_subtraction
-from papers.fcn.convert import load_vgg16_fcn_weights
+from segpapers.common.layers import he_normal, PACKAGE
+from segpapers.common.upsampling import bilinear_upsampling
+from segpapers.common.vgg import VGG16_STAGES, imagenet_mean_subtraction
+from segpapers.papers.fcn.convert import load_vgg16_fcn_weights
 
 # VOC images are at most 500x500 (the reference's largest input; Table 1 times a 500x500 input).
 INPUT_SHAPE = (500, 500, 3)

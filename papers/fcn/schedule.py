@@ -23,7 +23,7 @@ dataset "voc" here is VOC 2012 and every parameter has the same rate. VOC images
 500x500: a 500x500 "crop" pads each whole image (padding ignored by the loss) rather than
 resizing it, which lets whole images form a batch.
 """
-from common.schedule import CPU_BUDGET, Reported, Schedule, Stage
+from segpapers.common.schedule import CPU_BUDGET, Reported, Schedule, Stage
 
 PAPER = "FCN CVPR 2015 sec. 4.1-4.3"
 REFERENCE = "fcn.berkeleyvision.org voc-fcn{32,16,8}s/solver.prototxt"

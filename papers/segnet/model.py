@@ -18,8 +18,8 @@ Caffe pools in ceil mode: a 45-row map pools to 23 rows and unpools back to 45 (
 """
 import keras
 
-from common.layers import he_normal, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, conv_bn_relu
-from common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
+from segpapers.common.layers import he_normal, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D, conv_bn_relu
+from segpapers.common.vgg import VGG16_STAGES, imagenet_mean_subtraction, load_vgg16_weights, vgg16_bn_encoder
 
 
 def decoder(x, switches, size, stage, widths, out_filters):

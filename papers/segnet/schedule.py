@@ -1,5 +1,5 @@
 """SegNet's training schedules and reported CamVid numbers (see ../shared/REFERENCES.md)."""
-from common.schedule import CPU_BUDGET, Reported, Schedule
+from segpapers.common.schedule import CPU_BUDGET, Reported, Schedule
 
 # Median-frequency weights of Models/segnet_train.prototxt (SegNet-Tutorial). They differ from the
 # ones computable from the released labels (SignSymbol 9.64 vs 3.85); the paper trained with these.

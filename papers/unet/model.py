@@ -36,7 +36,7 @@ RGB from the pipeline, which gives `conv_d0a-b` 1,152 more weights than one inpu
 """
 import keras
 
-from common.layers import he_normal
+from segpapers.common.layers import he_normal
 
 LEVELS = 5  # d0..d4: four 2x2 poolings, so sizes change by multiples of 16
 DROPOUT_LEVELS = (3, 4)  # the 512- and 1024-channel levels

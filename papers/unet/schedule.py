@@ -1,7 +1,7 @@
 """U-Net's training schedule and its ISBI 2012 results (see ../shared/REFERENCES.md)."""
 import dataclasses
 
-from common.schedule import CPU_BUDGET, Reported, Schedule
+from segpapers.common.schedule import CPU_BUDGET, Reported, Schedule
 
 # Sec. 3: Caffe SGD, one large tile per batch, momentum 0.99. Not in the paper: the learning rate
 # (0.01 is what the original Caffe solver is commonly reported to use; unconfirmed), weight decay
