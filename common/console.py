@@ -2,7 +2,7 @@
 
 Every entry point (train.py, evaluate.py, predict.py, benchmarks.run, precision_ab, table and profile)
 imports this module first,
-before anything imports TensorFlow; importing it calls `quiet_tensorflow_start`. On a machine without a
+before anything imports TensorFlow; importing it calls `exact_jax_counts` and `quiet_tensorflow_start`. On a machine without a
 GPU (no /dev/nvidia* device and CUDA_VISIBLE_DEVICES unset), it
 
 - sets TF_CPP_MIN_LOG_LEVEL=1 unless it is set: TensorFlow's C++ INFO lines go (the CPU-instructions
@@ -69,4 +69,12 @@ def quiet_tensorflow_start(argv=None):
             sys.stderr.flush()
 
 
+def exact_jax_counts():
+    """Under Keras' JAX backend, 64-bit integers for the confusion matrix's counts (common.metrics): JAX
+    truncates int64 to int32 unless JAX_ENABLE_X64 is set before it is imported."""
+    if os.environ.get("KERAS_BACKEND") == "jax":
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+
+
+exact_jax_counts()
 quiet_tensorflow_start()

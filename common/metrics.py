@@ -148,6 +148,9 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         self.out_of_range = self.add_variable(
             shape=(), initializer="zeros", dtype="int64", name="out_of_range"
         )
+        if keras.backend.standardize_dtype(self.matrix.value.dtype) != "int64":
+            raise ValueError("the confusion matrix counts in int64, which JAX truncates to int32 unless "
+                             "JAX_ENABLE_X64=1 is set before JAX is imported (the project's entry points set it)")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None and not self.ignore_sample_weight:

@@ -1,4 +1,5 @@
 """Results and run files: atomic JSON writes and the provenance every results file carries."""
+import importlib.metadata
 import json
 import os
 import platform
@@ -64,7 +65,10 @@ def code_version():
 def environment():
     import keras
     import tensorflow as tf
+    backend = keras.backend.backend()
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "keras_backend": backend, **({} if backend == "tensorflow" else
+                                         {backend: importlib.metadata.version(backend)}),
             "machine": platform.machine(), "cpus": os.cpu_count()}
 
 

@@ -1,10 +1,13 @@
 """Inference every entry point shares: loading a checkpoint, the compiled forward pass, and the
 predictor that maps original images to class ids at their own size (resized or by overlap-tiles).
 
-TensorFlow-only: the predictor is a `tf.function` (XLA-compiled by default) over TF image ops.
+The predictor's image ops (resize, rotations, softmax) are TensorFlow's on every Keras backend. The
+network runs as its backend compiles it: a `tf.function` (XLA by default) under TensorFlow, Keras'
+own predict step under JAX (jit-compiled) and PyTorch, with the image ops around it run eagerly.
 """
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,8 +36,15 @@ def data_of(config, dataset=None, data_dir=None):
     return dataset, data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
 
 
+def on_tensorflow():
+    return keras.backend.backend() == "tensorflow"
+
+
 def forward_pass(model, xla=True):
-    """The network's compiled inference pass: images -> float32 logits (benchmarks.speed times it)."""
+    """The network's compiled inference pass: images -> float32 logits (benchmarks.speed times it).
+    `xla` is TensorFlow's choice; JAX always compiles with XLA, PyTorch runs eagerly."""
+    if not on_tensorflow():
+        return lambda x: tf.convert_to_tensor(model.predict_on_batch(np.asarray(x)), tf.float32)
     return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
                        jit_compile=xla or None)
 
@@ -74,10 +84,12 @@ def predictor(model, tiles=False, xla=True, symmetries=1):
     input_size, output_size = model.input_shape[1:3], model.output_shape[1:3]
     logits_of = forward_pass(model, xla)
 
-    @tf.function(reduce_retracing=True)
     def resized_logits(images):
         inputs = images if None in input_size else tf.image.resize(images, input_size)
         return tf.image.resize(logits_of(inputs), tf.shape(images)[1:3])
+
+    if on_tensorflow():  # one graph with the network's; other backends' networks run outside TF graphs
+        resized_logits = tf.function(resized_logits, reduce_retracing=True)
 
     def tiled_logits(images):
         return np.stack([overlap_tile_predict(lambda batch: logits_of(batch).numpy(), image, input_size, output_size)

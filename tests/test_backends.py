@@ -1,0 +1,64 @@
+"""train.py and evaluate.py under Keras 3's JAX and PyTorch backends, fed by the same tf.data pipeline
+(README, Keras backends). Each run is a fresh process: the backend is chosen before Keras is imported."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
+
+pytestmark = pytest.mark.slow
+
+
+def needs(backend):
+    return pytest.mark.skipif(importlib.util.find_spec(backend) is None,
+                              reason=f"{backend} is not installed (pip install -e '.[jax,speed]')")
+
+
+def run(backend, *command, **env):
+    done = subprocess.run([sys.executable, *command], cwd=REPO, env={**os.environ, "KERAS_BACKEND": backend, **env},
+                          capture_output=True, text=True, timeout=600)
+    return done
+
+
+def scored(backend, checkpoint, output):
+    done = run(backend, "evaluate.py", "--checkpoint", str(checkpoint), "--limit", "8", "--output", str(output))
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(output.read_text())
+    assert data["environment"]["keras_backend"] == backend
+    return {name: data["metrics"][name] for name in ("miou", "pixel_accuracy", "mean_accuracy")}
+
+
+@needs("jax")
+@needs("torch")
+def test_a_model_trained_under_jax_scores_the_same_under_every_backend(tmp_path):
+    run_dir = tmp_path / "run"
+    trained = run("jax", "train.py", "--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2",
+                  "--val-steps", "1", "--eval-split", "none", "--output", str(run_dir))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert sum(1 for _ in (run_dir / "history.csv").open()) == 2  # the header and one epoch, with val scores
+    under_jax = scored("jax", run_dir / "model.keras", tmp_path / "jax.json")
+    for other in ("torch", "tensorflow"):
+        assert scored(other, run_dir / "model.keras", tmp_path / f"{other}.json") == pytest.approx(under_jax, abs=1e-4)
+
+
+@needs("torch")
+def test_enet_trains_under_torch(tmp_path):
+    # SGD and a one-stage protocol keep the step small, as in tests/test_cli.py's every-model run.
+    trained = run("torch", "train.py", "--model", "enet", "--protocol", "compare", "--optimizer", "sgd", *TINY,
+                  "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "1", "--val-steps", "1",
+                  "--eval-split", "none", "--output", str(tmp_path))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == "enet"
+
+
+@needs("jax")
+def test_jax_without_64_bit_integers_is_refused_by_the_confusion_matrix():
+    probe = "from segpapers.common.metrics import ConfusionMatrixMetric; ConfusionMatrixMetric(3)"
+    refused = run("jax", "-c", probe, JAX_ENABLE_X64="0")
+    assert refused.returncode != 0 and "JAX_ENABLE_X64=1" in refused.stderr
