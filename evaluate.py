@@ -27,6 +27,8 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", help="dataset name (default: the one the checkpoint was trained on); "
                         f"one of {', '.join(datasets.list_datasets())}")
     parser.add_argument("--data-dir", help="dataset folder (default: the training run's)")
+    parser.add_argument("--data-source", choices=datasets.SOURCES, default="files", help="files: decode the "
+                        "dataset's files (default); tfds: read TensorFlow Datasets records prepared once from them")
     parser.add_argument("--split", default="test", help="split to score (default: test)")
     parser.add_argument("--batch-size", type=int, default=1, help="images per batch; >1 needs equal label sizes")
     parser.add_argument("--limit", type=int, help="score only the first N images")
@@ -60,7 +62,7 @@ def main(argv=None):
         model, config = load_checkpoint(args.checkpoint)
         dataset, data_dir = data_of(config, args.dataset, args.data_dir)
         found = search_crf_params(model, dataset, args.split, data_dir, args.limit, tiles=trained_on_crops(config),
-                                  xla=args.xla)
+                                  xla=args.xla, data_source=args.data_source)
         results.write_json(args.crf_search, found)
         print(f"best CRF parameters {found['best']} (mIoU {100 * found['best_miou']:.2f}) written to {args.crf_search}")
         return found
@@ -69,7 +71,7 @@ def main(argv=None):
         crf = crf_params(run_config(args.checkpoint), args.crf_params, args.crf_preset, args.crf_param)
     return score_checkpoint(args.checkpoint, args.split, args.output, args.dataset, args.data_dir, crf,
                             args.batch_size, args.limit, args.save_overlays, args.num, args.xla,
-                            overwrite=args.overwrite, symmetries=args.symmetries)
+                            overwrite=args.overwrite, symmetries=args.symmetries, data_source=args.data_source)
 
 
 if __name__ == "__main__":

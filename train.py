@@ -30,6 +30,9 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", help=f"one of {', '.join(datasets.list_datasets())} (default: the "
                         "schedule's; `synthetic` is the embedded one that needs no files)")
     parser.add_argument("--data-dir", help="dataset folder (every dataset but synthetic)")
+    parser.add_argument("--data-source", choices=datasets.SOURCES, default="files", help="files: decode the "
+                        "dataset's files (default); tfds: read TensorFlow Datasets records prepared once from them "
+                        "(camvid, isbi2012, voc, mnist_cifar; README 'Datasets')")
     parser.add_argument("--output", required=True, help="run directory; re-running resumes it")
     parser.add_argument("--protocol", default="paper", help="which of the model's schedules to follow (default: paper)")
     schedule = parser.add_argument_group("schedule overrides (default: the schedule's value)")
@@ -66,8 +69,9 @@ def experiment_of(args):
     return Experiment.of(
         args.model, args.output, args.protocol, args.dataset, args.backbone_weights, args.model_option,
         **{field: getattr(args, field) for field in FLAG_FIELDS}, data_dir=args.data_dir, input_size=args.input_size,
-        seed=args.seed, eval_split=args.eval_split, num_classes=args.num_classes, steps_per_epoch=args.steps_per_epoch,
-        val_steps=args.val_steps, deterministic=args.deterministic, distribute=args.distribute, verbose=args.verbose)
+        data_source=args.data_source, seed=args.seed, eval_split=args.eval_split, num_classes=args.num_classes,
+        steps_per_epoch=args.steps_per_epoch, val_steps=args.val_steps, deterministic=args.deterministic,
+        distribute=args.distribute, verbose=args.verbose)
 
 
 def main(argv=None):
@@ -76,7 +80,7 @@ def main(argv=None):
     if run.eval_split != "none":
         score_checkpoint(run.checkpoint, run.eval_split,
                          Path(args.output) / f"results_{run.experiment.dataset}_{run.eval_split}.json",
-                         overwrite=True)  # the run's own scores of its selected checkpoint
+                         overwrite=True, data_source=args.data_source)  # the run's own scores of its checkpoint
     return run
 
 

@@ -5,6 +5,10 @@ A dataset is one module exposing `info(data_dir=None, **options) -> DatasetInfo`
 image, uint8 [H, W] label) pairs in a fixed order, labels 0..K-1 with 255 ignored. A dataset read
 from files also exposes `pairs(split, data_dir=None, **options) -> (image paths, label paths)`, the
 files `load` decodes, in its order. Adding a dataset is adding its module and one line to `_MODULES`.
+
+`load(..., source="tfds")` serves the same examples, in the same order, from TensorFlow Datasets
+records prepared once from the same folder (`datasets.tfds_builders`: camvid, isbi2012, voc,
+mnist_cifar); "files" (the default) decodes the files on every read.
 """
 from pathlib import Path
 
@@ -12,10 +16,11 @@ from segpapers.common.errors import UnknownName
 from segpapers.datasets import camvid, folder, isbi2012, mnist_cifar, synthetic, voc
 from segpapers.datasets.base import DatasetInfo
 
-__all__ = ["DatasetInfo", "get_info", "image_names", "list_datasets", "load"]
+__all__ = ["SOURCES", "DatasetInfo", "get_info", "image_names", "list_datasets", "load"]
 
 _MODULES = {"camvid": camvid, "folder": folder, "isbi2012": isbi2012, "mnist_cifar": mnist_cifar,
             "synthetic": synthetic, "voc": voc}
+SOURCES = ("files", "tfds")  # where `load` reads the examples from
 
 
 def list_datasets():
@@ -32,9 +37,14 @@ def get_info(name, data_dir=None, **options):
     return _module(name).info(data_dir, **options)
 
 
-def load(name, split, data_dir=None, **options):
-    """(unbatched dataset of (image, label), its DatasetInfo)."""
+def load(name, split, data_dir=None, source="files", **options):
+    """(unbatched dataset of (image, label), its DatasetInfo), read from `source` (one of SOURCES)."""
     module = _module(name)
+    if source not in SOURCES:
+        raise UnknownName(f"unknown data source {source!r}; valid sources: {', '.join(SOURCES)}")
+    if source == "tfds":
+        from segpapers.datasets import tfds_builders  # imports TensorFlow Datasets, which only this source needs
+        return tfds_builders.load(name, split, data_dir, **options), module.info(data_dir, **options)
     return module.load(split, data_dir, **options), module.info(data_dir, **options)
 
 

@@ -195,14 +195,20 @@ def _paste_digits(rng, backgrounds, digits, classes, digits_per_image, digit_siz
     return np.clip(np.rint(images), 0, 255).astype(np.uint8), labels
 
 
-def load(split, data_dir=None, mnist=None, backgrounds=None, image_size=(64, 64), digits_per_image=(1, 3),
-         digit_size=(20, 36), random_colour=True, num_images=None, seed=0):
-    """`mnist` and `backgrounds` override what `data_dir` holds; `num_images` defaults to SPLIT_SIZES."""
-    INFO.check_split(split)
+def sources(data_dir=None, mnist=None, backgrounds=None):
+    """(the digits' .npz file, the backgrounds' folder) that `load` reads."""
     mnist_path = _locate(mnist, data_dir, MNIST_CANDIDATES, "mnist",
                          "MNIST digits (Keras' mnist.npz or mnist_subset.npz)")
     background_dir = _locate(backgrounds, data_dir, BACKGROUND_CANDIDATES, "backgrounds",
                              "backgrounds (CIFAR-10's cifar-10-batches-py folder or a folder of images)")
+    return mnist_path, background_dir
+
+
+def load(split, data_dir=None, mnist=None, backgrounds=None, image_size=(64, 64), digits_per_image=(1, 3),
+         digit_size=(20, 36), random_colour=True, num_images=None, seed=0):
+    """`mnist` and `backgrounds` override what `data_dir` holds; `num_images` defaults to SPLIT_SIZES."""
+    INFO.check_split(split)
+    mnist_path, background_dir = sources(data_dir, mnist, backgrounds)
     digits, classes = _digit_pool(mnist_path, split)
     count = SPLIT_SIZES[split] if num_images is None else num_images
     rng = np.random.default_rng([seed, INFO.splits.index(split)])  # independent streams for train, val and test

@@ -4,8 +4,10 @@
 `ImageSets/Segmentation/{train,val,trainval}.txt`) or a folder holding `VOCdevkit/VOC2012/`.
 The border value 255 stays the ignore label (never background), as in the official evaluation.
 
-Not read from TensorFlow Datasets: its only VOC builder (`voc`, configs 2007 and 2012, checked
-with tensorflow-datasets 4.9.10) has images, boxes and per-image labels but no segmentation masks.
+TensorFlow Datasets' own VOC builder (`voc`, configs 2007 and 2012, checked with tensorflow-datasets
+4.9.10) has images, boxes and per-image labels but no segmentation masks; `--data-source tfds` reads
+records that this project's builder `voc_segmentation` (datasets/tfds_builders.py) prepares from
+this folder.
 """
 from segpapers.common.errors import MissingFile
 from segpapers.datasets.base import DatasetInfo, color_map, data_root, read_list

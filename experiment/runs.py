@@ -54,10 +54,10 @@ def _fit(experiment):
     keras.utils.set_random_seed(experiment.seed)
     if experiment.deterministic:
         tf.config.experimental.enable_op_determinism()
-    train_source, info = datasets.load(experiment.dataset, "train", experiment.data_dir)
+    train_source, info = datasets.load(experiment.dataset, "train", experiment.data_dir, experiment.data_source)
     eval_split = resolve_eval_split(experiment, info)
-    if eval_split != "none":
-        datasets.load(experiment.dataset, eval_split, experiment.data_dir)  # its files checked now, not after training
+    if eval_split != "none":  # its files checked now, not after training
+        datasets.load(experiment.dataset, eval_split, experiment.data_dir, experiment.data_source)
     if experiment.num_classes is not None and experiment.num_classes != info.num_classes:
         raise UserError(f"--num-classes {experiment.num_classes} disagrees with dataset {experiment.dataset!r}, which "
                         f"has {info.num_classes} classes: {', '.join(info.class_names)}")
@@ -82,6 +82,7 @@ def _fit(experiment):
         "model": experiment.model,
         "dataset": experiment.dataset,
         "data_dir": str(Path(experiment.data_dir).resolve()) if experiment.data_dir else None,
+        "data_source": experiment.data_source,  # not a resume setting: both sources yield the same examples
         "protocol": experiment.protocol,
         "num_classes": info.num_classes,
         "class_names": list(info.class_names),
@@ -157,7 +158,7 @@ def run_batches(experiment, schedule, train_source, info, input_size, pixel_weig
         bn_batches = bn_batches.take(steps_per_epoch)
     val_batches = None
     if "val" in info.splits:
-        val_source, _ = datasets.load(experiment.dataset, "val", experiment.data_dir)
+        val_source, _ = datasets.load(experiment.dataset, "val", experiment.data_dir, experiment.data_source)
         val_batches = eval_pipeline(val_source, schedule.batch_size, input_size, resize_labels=True,
                                     mirror_border=schedule.mirror_border)
         if experiment.val_steps:

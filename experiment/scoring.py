@@ -31,10 +31,10 @@ CRF_GRID = {"bilateral_sxy": (20, 50, 80), "bilateral_srgb": (3, 5, 13), "bilate
 
 
 def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False,
-                xla=True, symmetries=1):
+                xla=True, symmetries=1, data_source="files"):
     """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
     check_classes(model, datasets.get_info(dataset, data_dir))
-    source, info = datasets.load(dataset, split, data_dir)
+    source, info = datasets.load(dataset, split, data_dir, data_source)
     if limit:
         source = source.take(limit)
     num_images = int(source.cardinality())
@@ -51,7 +51,7 @@ def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, 
 
 
 def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-          crf_params=None, verbose=True, tiles=False, xla=True, symmetries=1):
+          crf_params=None, verbose=True, tiles=False, xla=True, symmetries=1, data_source="files"):
     """Scores `model` on `dataset`/`split` with the dataset's scorers (`common.scorers.scorers_for`); returns
     the results dict: each scorer's result under its key ("metrics": the confusion-matrix scores), its
     one-line summary under "summaries", the confusion matrix, timing and provenance.
@@ -65,7 +65,7 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
     """
     names = datasets.image_names(dataset, split, data_dir) if overlays_dir else None
     examples, info, num_images = predictions(model, dataset, split, data_dir, batch_size, limit, verbose, tiles, xla,
-                                             symmetries)
+                                             symmetries, data_source)
     scorers = scorers_for(info)
     crf_scorers, crf_seconds = scorers_for(info), []
     pool = CrfPool(crf_params) if crf_params is not None else None
@@ -138,10 +138,11 @@ def scored(scorers):
 
 
 def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False,
-                      xla=True):
+                      xla=True, data_source="files"):
     """DeepLab-style grid search of the CRF's appearance kernel on `split` (use val), by mIoU."""
     grid = grid or CRF_GRID
-    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles, xla)
+    examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles, xla,
+                                    data_source=data_source)
     images, labels, _, probs = zip(*examples)
     trials = []
     with CrfPool() as pool:
@@ -202,12 +203,13 @@ def crf_params(config, params_file=None, preset=None, overrides=()):
 
 def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None, crf=None, batch_size=1,
                      limit=None, overlays_dir=None, num_overlays=0, xla=True, verbose=True, overwrite=False,
-                     symmetries=None):
+                     symmetries=None, data_source="files"):
     """Scores the `.keras` checkpoint on `split` of its training dataset (or `dataset`), with the dense
     CRF when `crf` (CrfParams) is given, writes the results JSON to `output` (default:
     results_<dataset>_<split>.json beside the checkpoint) with the run's config, and returns it. An
     existing results file is replaced only with `overwrite`, and the check comes before the scoring.
-    `symmetries` (test-time averaging) defaults to the run's schedule's."""
+    `symmetries` (test-time averaging) defaults to the run's schedule's; `data_source`: one of
+    `datasets.SOURCES`."""
     dataset, data_dir = data_of(run_config(checkpoint), dataset, data_dir)
     output = Path(output or Path(checkpoint).with_name(f"results_{dataset}_{split}.json"))
     if output.exists() and not overwrite:
@@ -215,7 +217,8 @@ def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None
     model, config = load_checkpoint(checkpoint)
     result = score(model, dataset, split, data_dir, batch_size, limit, overlays_dir, num_overlays, crf,
                    verbose=verbose, tiles=trained_on_crops(config), xla=xla,
-                   symmetries=test_time_symmetries(config) if symmetries is None else symmetries)
+                   symmetries=test_time_symmetries(config) if symmetries is None else symmetries,
+                   data_source=data_source)
     result["checkpoint"] = str(checkpoint)
     result["train_config"] = config
     results.write_json(output, result)

@@ -30,6 +30,7 @@ class Experiment:
     dataset: str
     output: Path
     data_dir: str | None = None
+    data_source: str = "files"  # one of datasets.SOURCES: decode the files, or read TFDS records prepared from them
     model_options: Mapping[str, object] = dataclasses.field(default_factory=dict)
     input_size: tuple[int, int] | None = None
     seed: int = 0
