@@ -18,6 +18,7 @@ import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow
 from segpapers import datasets
 from segpapers import papers
 from segpapers.common.schedule import CLASS_WEIGHTINGS, OPTIMIZERS, PRECISIONS
+from segpapers.common.training import DISTRIBUTIONS
 from segpapers.experiment import Experiment, cli, fit
 from segpapers.experiment.cli import argument_type
 from segpapers.experiment.scoring import score_checkpoint
@@ -58,7 +59,10 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed for weights init and data order (default 0)")
     parser.add_argument("--deterministic", action="store_true",
                         help="TF op determinism (tf.config.experimental.enable_op_determinism); slower")
-    parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (tf.distribute.MirroredStrategy)")
+    parser.add_argument("--distribute", nargs="?", const="mirrored", default="none", choices=DISTRIBUTIONS,
+                        help="mirrored (the flag alone): all local GPUs, tf.distribute.MirroredStrategy; multi-worker: "
+                        "data-parallel over several processes or hosts, KERAS_BACKEND=jax and Keras' distribution "
+                        "variables (README, Keras backends)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a user error")
     return parser.parse_args(argv)

@@ -23,6 +23,40 @@ def global_dtype_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
+DISTRIBUTIONS = ("none", "mirrored", "multi-worker")  # train.py --distribute
+# Keras' own variables naming the workers to `keras.distribution.initialize`.
+MULTI_WORKER_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                          "KERAS_DISTRIBUTION_PROCESS_ID")
+
+
+def start_multi_worker(global_batch_size):
+    """Joins the workers that MULTI_WORKER_VARIABLES name (the coordinator's address, how many workers,
+    this one's index) and sets Keras' data-parallel distribution: every global batch is split across
+    the workers' devices and the gradients are all-reduced, so all workers hold the same weights.
+    Returns this worker's index; worker 0 is the chief. Call it before anything computes.
+
+    Keras' distribution API on JAX: Keras 3's TensorFlow trainer fails in `fit` under
+    `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras#20585, reproduced with Keras 3.15).
+    """
+    from segpapers.common.errors import UserError
+    if keras.backend.backend() != "jax":
+        raise UserError("--distribute multi-worker runs on Keras' JAX backend (KERAS_BACKEND=jax): Keras 3's "
+                        "TensorFlow trainer fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)")
+    missing = [name for name in MULTI_WORKER_VARIABLES if name not in os.environ]
+    if missing:
+        raise UserError(f"--distribute multi-worker needs {', '.join(missing)} set on every worker (README, "
+                        "Keras backends)")
+    import jax
+    if keras.distribution.distribution() is None:  # once per process: a staged run starts it per stage
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU workers' all-reduce (GPUs: NCCL)
+        keras.distribution.initialize()
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    if global_batch_size % jax.device_count():
+        raise UserError(f"batch size {global_batch_size} does not split evenly over the workers' "
+                        f"{jax.device_count()} devices")
+    return jax.process_index()
+
+
 def learning_rate(schedule, steps_per_epoch):
     """The schedule's learning-rate policy as a Keras schedule over optimizer steps."""
     if schedule.lr_policy == "fixed":

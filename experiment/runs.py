@@ -23,7 +23,8 @@ from segpapers.common.errors import UserError
 from segpapers.common.losses import SegmentationCrossEntropy
 from segpapers.common.schedule import Stage, schedule_differences
 from segpapers.common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
-                             compile_for_training, global_dtype_policy, save_model_atomically, transfer_weights)
+                             compile_for_training, global_dtype_policy, save_model_atomically, start_multi_worker,
+                             transfer_weights)
 from segpapers.common.weight_map import unet_weight_map
 from segpapers.datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 from segpapers.experiment.spec import Experiment
@@ -50,6 +51,11 @@ def fit(experiment):
 
 
 def _fit(experiment):
+    if experiment.distribute == "multi-worker":
+        worker = start_multi_worker(experiment.schedule.batch_size)
+        if worker:  # the chief writes the run; every other worker keeps its own copy, to resume from
+            experiment = dataclasses.replace(experiment, output=Path(experiment.output) / "workers" / str(worker),
+                                             eval_split="none")
     output = Path(experiment.output)
     keras.utils.set_random_seed(experiment.seed)
     if experiment.deterministic:
@@ -318,7 +324,7 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
     not trained again when the run is resumed.
     """
     stage_dir.mkdir(parents=True, exist_ok=True)
-    strategy = tf.distribute.MirroredStrategy() if experiment.distribute else tf.distribute.get_strategy()
+    strategy = tf.distribute.MirroredStrategy() if experiment.distribute == "mirrored" else tf.distribute.get_strategy()
     done = stage_dir / "done.json"
     if done.exists():
         finished = results.read_json(done)

@@ -39,7 +39,7 @@ class Experiment:
     steps_per_epoch: int | None = None  # a cap on the optimizer steps per epoch (quick runs)
     val_steps: int | None = None  # a cap on the validation batches per epoch
     deterministic: bool = False
-    distribute: bool = False
+    distribute: str = "none"  # one of common.training.DISTRIBUTIONS
     verbose: int = 1
 
     @classmethod

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,3 +63,44 @@ def test_jax_without_64_bit_integers_is_refused_by_the_confusion_matrix():
     probe = "from segpapers.common.metrics import ConfusionMatrixMetric; ConfusionMatrixMetric(3)"
     refused = run("jax", "-c", probe, JAX_ENABLE_X64="0")
     assert refused.returncode != 0 and "JAX_ENABLE_X64=1" in refused.stderr
+
+
+def load_weights(checkpoint):
+    from segpapers.experiment import load_checkpoint
+    return load_checkpoint(checkpoint)[0].get_weights()
+
+
+@needs("jax")
+def test_two_workers_train_as_one_with_their_global_batch_and_resume(tmp_path):
+    """Two worker processes on 127.0.0.1 (CPU collectives): both end with the same weights, those of one
+    process training on the same global batches, and a second invocation continues the run exactly."""
+    flags = ["--model", "segnet_basic", *TINY, "--steps-per-epoch", "2", "--val-steps", "1", "--eval-split", "none"]
+
+    def two_workers(epochs, port):
+        cluster = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
+        workers = [subprocess.Popen([sys.executable, "train.py", *flags, "--epochs", str(epochs), "--distribute",
+                                     "multi-worker", "--output", str(tmp_path / "two")], cwd=REPO,
+                                    env={**os.environ, "KERAS_BACKEND": "jax", **cluster,
+                                         "KERAS_DISTRIBUTION_PROCESS_ID": str(index)},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for index in (0, 1)]
+        for worker in workers:
+            _, stderr = worker.communicate(timeout=600)
+            assert worker.returncode == 0, stderr[-3000:]
+
+    two_workers(1, 23481)
+    two_workers(2, 23482)  # resumes both workers' runs at epoch 1
+    one = run("jax", "train.py", *flags, "--epochs", "2", "--output", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    chief, other = load_weights(tmp_path / "two" / "model.keras"), load_weights(tmp_path / "two/workers/1/model.keras")
+    for chief_array, other_array, single in zip(chief, other, load_weights(tmp_path / "one" / "model.keras"),
+                                                strict=True):
+        np.testing.assert_array_equal(chief_array, other_array)
+        np.testing.assert_allclose(chief_array, single, rtol=1e-4, atol=1e-5)
+    assert not (tmp_path / "two" / "workers" / "0").exists()  # the chief writes the run folder itself
+
+
+def test_multi_worker_training_under_tensorflow_is_refused_with_the_reason():
+    from segpapers.common.errors import UserError
+    from segpapers.common.training import start_multi_worker
+    with pytest.raises(UserError, match="keras-team/keras#20585"):
+        start_multi_worker(4)
