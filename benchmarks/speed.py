@@ -19,6 +19,10 @@ One command measures, and writes to one JSON (rendered by `python -m benchmarks.
 - the PyTorch twins (benchmarks/torch_models.py) of SegNet-Basic, ENet and U-Net with the same
   thread count, input, batch and optimizer, eager and `torch.compile`d, and the ratio
   Keras time / PyTorch time, both in float32;
+- for `--export-models` (default: ENet), batch-1 inference of the model's exports (`predict.py --export`)
+  in their own runtimes, beside Keras': onnxruntime, the LiteRT interpreter in float32, int8 and
+  dynamic-range int8 weights, all threads, at the paper's input size, random weights (latency does not depend on their values; the int8
+  export calibrated on synthetic images);
 - the input pipeline alone (decode + augment + batch of the real CamVid files, no cache);
 - the dense CRF's seconds per 360x480 image on one core (benchmarks.crf_speed).
 
@@ -201,6 +205,50 @@ def measure_torch(name, mode, repeats, input_size=None):
     }
 
 
+# The runtimes the export rows time, each with the export it runs (predict.py --format, --quantize).
+EXPORT_RUNTIMES = {"onnxruntime": ("onnx", None), "litert": ("litert", None), "litert_int8": ("litert", "int8"),
+                   "litert_dynamic": ("litert", "dynamic")}
+
+
+def measure_exports(name, repeats, input_size=None, calibration_images=8):
+    """Batch-1 inference of `name` (random weights) in Keras, compiled by XLA or not, and in each
+    runtime of `EXPORT_RUNTIMES` on its export, timed like measure_keras' inference; uint8 image in,
+    labels out for the exports, logits for Keras (evaluate.py's forward pass)."""
+    import tempfile
+
+    import keras
+
+    from segpapers import papers
+    from segpapers.experiment.inference import forward_pass
+    from segpapers.experiment.prediction import export, exported_labels
+
+    schedule, info, _, gflops, _ = model_setup(name, input_size)
+    keras.utils.set_random_seed(0)
+    model = papers.build_model(name, info.num_classes, (*schedule.input_size, 3), **schedule.model_options)
+    image = np.random.default_rng(0).integers(0, 256, (1, *schedule.input_size, 3), dtype=np.uint8)
+    pixels = image.astype("float32")
+    setup = {"model": name, "input_size": list(schedule.input_size), "batch": 1, "threads": os.cpu_count(),
+             "forward_gflops_per_image": round(gflops, 3)}
+    rows = []
+    for xla in (False, True):
+        forward = forward_pass(model, xla)
+        seconds = median_seconds(lambda: forward(pixels).numpy(), repeats, warmup=2)
+        rows.append({**setup, "runtime": "keras_xla" if xla else "keras", "precision": "float32",
+                     "infer_ms_per_image": 1000 * seconds})
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = Path(folder) / "model.keras"
+        model.save(checkpoint)
+        for runtime, (format, quantize) in EXPORT_RUNTIMES.items():
+            start = time.perf_counter()
+            exported = export(checkpoint, Path(folder) / runtime, format, quantize, calibration_images, "synthetic")
+            export_s = time.perf_counter() - start
+            run = exported_labels(exported)
+            seconds = median_seconds(lambda: run(image), repeats, warmup=2)
+            rows.append({**setup, "runtime": runtime, "precision": quantize or "float32",
+                         "infer_ms_per_image": 1000 * seconds, "export_seconds": round(export_s, 1)})
+    return {"rows": rows, "peak_rss_gib": round(peak_rss_gib(), 2)}
+
+
 def measure_pipeline(camvid_dir, batch_size, batches):
     """Images/s of decode + augment + batch from the CamVid files, as train.py streams them (no cache)."""
     from segpapers import datasets
@@ -296,7 +344,7 @@ def check_targets(keras_rows, torch_rows, pipeline, crf):
 
 def child_main(argv):
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=("keras", "torch_eager", "torch_compile", "pipeline"))
+    parser.add_argument("kind", choices=("keras", "torch_eager", "torch_compile", "pipeline", "exports"))
     parser.add_argument("--model")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--xla", action="store_true")
@@ -309,6 +357,8 @@ def child_main(argv):
         result = measure_keras(args.model, args.precision, args.repeats, args.input_size, args.xla, args.protocol)
     elif args.kind == "pipeline":
         result = measure_pipeline(args.camvid_dir, batch_size=10, batches=10)
+    elif args.kind == "exports":
+        result = measure_exports(args.model, args.repeats, args.input_size)
     else:
         result = measure_torch(args.model, args.kind.split("_")[1], args.repeats, args.input_size)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
@@ -330,6 +380,9 @@ def main(argv=None):
     parser.add_argument("--xla-models", nargs="*", help="also time these models' float32 step and inference "
                         "compiled whole by XLA (default: every model in --models)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--export-models", nargs="*", help="also time these models' exports in onnxruntime and "
+                        "LiteRT (float32, int8, dynamic) beside Keras, batch 1 (default: enet where in --models; needs the "
+                        "`export` extra)")
     parser.add_argument("--update", action="store_true", help="replace only the re-measured rows of --output "
                         "(each row records the code version and command that measured it)")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
@@ -351,6 +404,7 @@ def main(argv=None):
     args.output = args.output or str(REPO / "results" / "benchmarks" / "speed.json")
     size = ["--input-size", *map(str, args.input_size)] if args.input_size else []
     xla_models = args.models if args.xla_models is None else args.xla_models
+    export_models = [m for m in ("enet",) if m in args.models] if args.export_models is None else args.export_models
 
     peak = measure_peak(repeats=args.repeats + 2, size=args.peak_size)
     print("peak", peak, flush=True)
@@ -377,13 +431,18 @@ def main(argv=None):
                        **run_child(f"torch_{mode}", "--model", name, "--repeats", str(args.repeats), *size)}
                 torch_rows.append(row)
                 print(json.dumps(row), flush=True)
+    export_rows = []
+    for name in export_models:
+        measured = run_child("exports", "--model", name, "--repeats", str(args.repeats), *size)
+        export_rows += measured.get("rows", [{"model": name, **measured}])
+        print(json.dumps(export_rows[-1]), flush=True)
     pipeline = None
     if Path(args.camvid_dir, "train").is_dir():
         pipeline = run_child("pipeline", "--camvid-dir", args.camvid_dir)
         print("pipeline", pipeline, flush=True)
     crf = crf_speed.measure(args.camvid_dir, iterations=5, repeats=args.repeats)
     command = " ".join(["python -m benchmarks.speed", *argv])
-    for row in keras_rows + torch_rows:
+    for row in keras_rows + torch_rows + export_rows:
         row["code_version"], row["command"] = results.code_version(), command
     if args.update and Path(args.output).exists():
         # Re-measured rows replace their namesakes; the rest of the file's rows stay.
@@ -392,10 +451,13 @@ def main(argv=None):
         new_torch = {(row["model"], row["framework"]) for row in torch_rows}
         keras_rows = [row for row in previous["keras"] if variant(row) not in new_keras] + keras_rows
         torch_rows = [row for row in previous["torch"] if (row["model"], row["framework"]) not in new_torch] + torch_rows
+        new_exports = {row["model"] for row in export_rows}
+        export_rows = [row for row in previous.get("exports", []) if row["model"] not in new_exports] + export_rows
         pipeline = pipeline or previous["pipeline"]
         command = f"{previous['command']}; then {command}"
     record = {
-        "peak": peak, "peak_size": args.peak_size, "keras": keras_rows, "torch": torch_rows, "pipeline": pipeline, "crf": crf,
+        "peak": peak, "peak_size": args.peak_size, "keras": keras_rows, "torch": torch_rows, "exports": export_rows,
+        "pipeline": pipeline, "crf": crf,
         "targets": check_targets(keras_rows, torch_rows, pipeline, crf),
         "step_budget_gflop": STEP_BUDGET_GFLOP, "command": command,
         "code_version": results.code_version(), "environment": results.environment(),

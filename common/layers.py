@@ -10,8 +10,12 @@ any Keras backend, compile under XLA (which has no kernel for `MaxPoolWithArgmax
 scatter; on CPU-only TensorFlow the pooling runs TF's own MaxPoolWithArgmax kernel instead, which
 gives the same switches (`tensorflow_pooling`). Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
 padded at the bottom/right with -inf, and unpooling crops back to the encoder's size
-(Caffe's `upsample_h`/`upsample_w`).
+(Caffe's `upsample_h`/`upsample_w`). An export to another runtime (ONNX, LiteRT) traces both layers
+within `for_export()`, from ops those runtimes have built in (`exportable_pooling`, `exportable_unpooling`).
 """
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
 
@@ -158,6 +162,47 @@ def tensorflow_pooling(inputs):
     return pooled, tf.cast(lower, "int32") * 2 + tf.cast(right, "int32")
 
 
+def exportable_pooling(inputs):
+    """(pooled, switches) from ops ONNX and LiteRT have built in (MaxPool, SpaceToDepth, ArgMax): the
+    same values, switches and gradients as `tensorflow_pooling`, without its MaxPoolWithArgmax (not in
+    LiteRT) or the sign-bit test of `portable_pooling`'s Keras argmax (Bitcast, BitwiseAnd: in neither)."""
+    import tensorflow as tf
+
+    inputs = _pad_to_even(inputs)
+    height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+    # space_to_depth puts each window's four positions, row-major, each with its C channels, in depth.
+    windows = tf.reshape(tf.nn.space_to_depth(inputs, 2), (-1, height // 2, width // 2, 4, channels))
+    switches = tf.argmax(windows, axis=3, output_type="int32")  # ties: the first position, as the others
+    return tf.nn.max_pool2d(inputs, 2, 2, "VALID"), switches
+
+
+def exportable_unpooling(inputs, switches):
+    """`MaxUnpooling2D`'s values (before its crop to `output_size`) from ops ONNX and LiteRT have built
+    in: a select per window position, then DepthToSpace, the inverse of `exportable_pooling`'s
+    SpaceToDepth. Not the layer's one-hot product: LiteRT's int8 ONE_HOT is mis-scaled (a mask of
+    ~50 quantisation steps' error, which left an int8 ENet at 7 % mIoU)."""
+    import tensorflow as tf
+
+    height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+    at_position = switches[..., None, :] == tf.range(4)[:, None]  # [N, h, w, 4, C]: row-major window positions
+    windows = tf.where(at_position, inputs[..., None, :], tf.zeros((), inputs.dtype))
+    return tf.nn.depth_to_space(tf.reshape(windows, (-1, height, width, 4 * channels)), 2)
+
+
+_EXPORTING = contextvars.ContextVar("exporting", default=False)
+
+
+@contextlib.contextmanager
+def for_export():
+    """Within it, the pooling layers trace `exportable_pooling` and `exportable_unpooling`: for the
+    converters to other runtimes."""
+    token = _EXPORTING.set(True)
+    try:
+        yield
+    finally:
+        _EXPORTING.reset(token)
+
+
 def _use_tensorflow_pooling(inputs):
     # TF's kernel has no bfloat16 CPU version and no XLA version, so the fast path is for
     # float32/float16 on CPU-only TensorFlow, outside XLA (Keras compiles with XLA by default
@@ -179,6 +224,8 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
     """
 
     def call(self, inputs):
+        if _EXPORTING.get():
+            return exportable_pooling(inputs)
         if _use_tensorflow_pooling(inputs):
             return tensorflow_pooling(inputs)
         return portable_pooling(inputs)
@@ -207,9 +254,12 @@ class MaxUnpooling2D(keras.layers.Layer):
 
     def call(self, inputs, switches):
         height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
-        windows = ops.one_hot(switches, 4, dtype=inputs.dtype) * ops.expand_dims(inputs, -1)
-        windows = ops.reshape(windows, (-1, height, width, channels, 2, 2))
-        upsampled = ops.reshape(ops.transpose(windows, (0, 1, 4, 2, 5, 3)), (-1, 2 * height, 2 * width, channels))
+        if _EXPORTING.get():
+            upsampled = exportable_unpooling(inputs, switches)
+        else:
+            windows = ops.one_hot(switches, 4, dtype=inputs.dtype) * ops.expand_dims(inputs, -1)
+            windows = ops.reshape(windows, (-1, height, width, channels, 2, 2))
+            upsampled = ops.reshape(ops.transpose(windows, (0, 1, 4, 2, 5, 3)), (-1, 2 * height, 2 * width, channels))
         out_h, out_w = self._output_hw(height, width)
         if (out_h, out_w) != (2 * height, 2 * width):
             upsampled = upsampled[:, :out_h, :out_w, :]

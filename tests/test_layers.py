@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 from segpapers.common.layers import (BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D,
-                           PReLU, SpatialDropout2D, portable_pooling, tensorflow_pooling)
+                           PReLU, SpatialDropout2D, exportable_pooling, exportable_unpooling, for_export,
+                           portable_pooling, tensorflow_pooling)
 
 
 def brute_force_unpool(x):
@@ -123,19 +124,44 @@ def test_fused_batch_norm_matches_keras_batch_norm(policy):
 
 
 @pytest.mark.parametrize("shape", [(2, 6, 8, 3), (1, 5, 7, 4), (3, 9, 4, 1)])
-def test_tensorflow_pooling_matches_the_portable_pooling(shape):
+def test_tensorflow_and_exportable_pooling_match_the_portable_pooling(shape):
     rng = np.random.default_rng(8)
     x = tf.constant(np.maximum(rng.normal(size=shape), 0).astype("float32"))  # ReLU output: many ties at 0
     weights = tf.constant(rng.normal(size=((shape[1] + 1) // 2, (shape[2] + 1) // 2, shape[3])).astype("float32"))
     results = []
-    for pooling in (portable_pooling, tensorflow_pooling):
+    for pooling in (portable_pooling, tensorflow_pooling, exportable_pooling):
         with tf.GradientTape() as tape:
             tape.watch(x)
             pooled, switches = pooling(x)
             loss = tf.reduce_sum(pooled * weights)
         results.append((pooled.numpy(), switches.numpy(), tape.gradient(loss, x).numpy()))
-    for portable, fast in zip(*results):
-        np.testing.assert_array_equal(portable, fast)
+    for portable, *others in zip(*results):
+        for other in others:
+            np.testing.assert_array_equal(portable, other)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8, 3), (1, 5, 7, 4)])
+def test_the_layers_trace_the_exportable_versions_for_export_with_the_same_values(shape):
+    x = tf.constant(np.maximum(np.random.default_rng(9).normal(size=shape), 0).astype("float32"))
+    pooling, unpooling = MaxPoolingWithArgmax2D(), MaxUnpooling2D(shape[1:3])
+
+    def pool_and_unpool(x):
+        pooled, switches = pooling(x)
+        return unpooling(pooled * 2, switches)
+
+    expected = pool_and_unpool(x).numpy()
+    with for_export():  # a trace of its own: the context is not part of a tf.function's cache key
+        graph = tf.function(pool_and_unpool).get_concrete_function(x).graph
+        exported = pool_and_unpool(x).numpy()
+    ops = {op.type for op in graph.get_operations()}
+    assert {"SpaceToDepth", "DepthToSpace"} <= ops and not ops & {"MaxPoolWithArgmax", "Bitcast", "BitwiseAnd", "OneHot"}
+    np.testing.assert_array_equal(exported, expected)
+    np.testing.assert_array_equal(expected, 2 * brute_force_unpool(x.numpy()))
+
+
+def test_exportable_unpooling_inverts_the_exportable_pooling():
+    x = tf.constant(np.random.default_rng(10).normal(size=(2, 4, 6, 3)).astype("float32"))
+    np.testing.assert_array_equal(exportable_unpooling(*exportable_pooling(x)).numpy(), brute_force_unpool(x.numpy()))
 
 
 @pytest.mark.parametrize("shared_axes", [[1, 2], None])

@@ -1,6 +1,8 @@
 """benchmarks.speed end to end at a tiny size, and its section of BENCHMARKS.md."""
 import json
 
+import pytest
+
 from segpapers.benchmarks import profile, speed, table
 
 
@@ -136,3 +138,31 @@ def test_targets_compare_like_with_like():
     assert by_detail["mixed_bfloat16, batch 10, 360x480"] == 140  # the fastest precision train.py runs
     assert by_detail["enet train, Keras float32 vs torch_eager"] == 2.0  # float32 against the float32 twin
     assert by_detail["enet infer, Keras float32 + XLA vs torch_eager"] == 0.5  # evaluate.py's default inference
+
+
+@pytest.mark.slow  # six runtimes, four exports: a minute and a half on two busy cores
+def test_export_rows_time_keras_and_each_runtime_and_are_recorded(tmp_path, monkeypatch):
+    for name in ("tf2onnx", "onnxruntime", "ai_edge_litert"):
+        pytest.importorskip(name, reason="the export rows need the `export` extra")
+    measured = speed.run_child("exports", "--model", "segnet_basic", "--repeats", "1", "--input-size", "32", "32")
+    assert "error" not in measured, measured
+    rows = {row["runtime"]: row for row in measured["rows"]}
+    assert list(rows) == ["keras", "keras_xla", "onnxruntime", "litert", "litert_int8", "litert_dynamic"]
+    assert all(row["infer_ms_per_image"] > 0 and row["input_size"] == [32, 32] and row["batch"] == 1
+               for row in rows.values())
+    assert [rows[runtime]["precision"] for runtime in ("keras", "litert", "litert_int8", "litert_dynamic")] == [
+        "float32", "float32", "int8", "dynamic"]
+
+    # Into the record: the command's other children and the peak faked, as in the --update test.
+    keras_row = {"input_size": [32, 32], "train_batch": 2, "schedule_batch": 2, "train_ms_per_image": 1.0,
+                 "train_gflops_per_s": 1.0, "infer_ms_per_image": 1.0, "peak_rss_gib": 0.5, "step_seconds": [1.0]}
+    monkeypatch.setattr(speed, "run_child", lambda kind, *arguments: measured if kind == "exports" else keras_row)
+    monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: dict.fromkeys(
+        ("matmul_float32_gflops_per_s", "matmul_bfloat16_gflops_per_s", "conv3x3_float32_gflops_per_s",
+         "conv3x3_bfloat16_gflops_per_s"), 1.0))
+    monkeypatch.setattr("segpapers.benchmarks.crf_speed.measure", lambda *args, **kwargs: {"presets": {}})
+    record = speed.main(["--models", "segnet_basic", "--precisions", "float32", "--xla-models", "--no-torch",
+                         "--export-models", "segnet_basic", "--camvid-dir", str(tmp_path),
+                         "--output", str(tmp_path / "speed.json")])
+    assert [row["runtime"] for row in record["exports"]] == list(rows)
+    assert all("--export-models segnet_basic" in row["command"] for row in record["exports"])
