@@ -19,6 +19,9 @@ One command measures, and writes to one JSON (rendered by `python -m benchmarks.
 - the PyTorch twins (benchmarks/torch_models.py) of SegNet-Basic, ENet and U-Net with the same
   thread count, input, batch and optimizer, eager and `torch.compile`d, and the ratio
   Keras time / PyTorch time, both in float32;
+- ENet's and SegNet-Basic's float32 training step and batch-1 inference under Keras' other backends
+  (`--backends`, default JAX and PyTorch where installed), each in its own process, beside the
+  TensorFlow rows of the same run;
 - for `--export-models` (default: ENet), batch-1 inference of the model's exports (`predict.py --export`)
   in their own runtimes, beside Keras': onnxruntime, the LiteRT interpreter in float32, int8 and
   dynamic-range int8 weights, all threads, at the paper's input size, random weights (latency does not depend on their values; the int8
@@ -30,6 +33,7 @@ Each model runs in its own child process (`--child`) so that its peak RSS is its
 model's memory or threads linger into the next one's timing. Nothing else should run meanwhile.
 """
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -139,6 +143,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False, protocol
     `xla`: both compiled whole by XLA instead."""
     import keras
 
+    from segpapers.common import results
     from segpapers.experiment.inference import forward_pass
 
     model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto",
@@ -164,6 +169,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False, protocol
         "train_ms_per_image": 1000 * train_s / batch, "train_gflops_per_s": 3 * gflops * batch / train_s,
         "infer_ms_per_image": 1000 * infer_s, "infer_gflops_per_s": gflops / infer_s,
         "step_seconds": step_times, "peak_rss_gib": round(peak_rss_gib(), 2),
+        **({} if keras.backend.backend() == "tensorflow" else {"environment": results.environment()}),
     }
 
 
@@ -204,6 +210,10 @@ def measure_torch(name, mode, repeats, input_size=None):
         "infer_ms_per_image": 1000 * infer_s, "peak_rss_gib": round(peak_rss_gib(), 2),
     }
 
+
+# The Keras backends besides TensorFlow that the backend rows time, on the models the project's long runs use.
+OTHER_BACKENDS = ("jax", "torch")
+BACKEND_MODELS = ("enet", "segnet_basic")
 
 # The runtimes the export rows time, each with the export it runs (predict.py --format, --quantize).
 EXPORT_RUNTIMES = {"onnxruntime": ("onnx", None), "litert": ("litert", None), "litert_int8": ("litert", "int8"),
@@ -268,10 +278,12 @@ def measure_pipeline(camvid_dir, batch_size, batches):
             "source": str(camvid_dir)}
 
 
-def run_child(*arguments):
-    """Runs `--child ...` in a fresh process; returns its result dict or {"error": ...}."""
+def run_child(*arguments, backend=None):
+    """Runs `--child ...` in a fresh process (under Keras backend `backend`, default the environment's);
+    returns its result dict or {"error": ...}."""
     command = [sys.executable, "-m", "benchmarks.speed", "--child", *arguments]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **({"KERAS_BACKEND": backend} if backend else {}),
+           **({"JAX_ENABLE_X64": "1"} if backend == "jax" else {})}  # as common.console sets it for the entry points
     try:
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -383,6 +395,9 @@ def main(argv=None):
     parser.add_argument("--export-models", nargs="*", help="also time these models' exports in onnxruntime and "
                         "LiteRT (float32, int8, dynamic) beside Keras, batch 1 (default: enet where in --models; needs the "
                         "`export` extra)")
+    parser.add_argument("--backends", nargs="*", help="also time ENet's and SegNet-Basic's float32 step and "
+                        "inference (where in --models) under these other Keras backends (default: jax and torch, "
+                        "where installed)")
     parser.add_argument("--update", action="store_true", help="replace only the re-measured rows of --output "
                         "(each row records the code version and command that measured it)")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
@@ -405,6 +420,8 @@ def main(argv=None):
     size = ["--input-size", *map(str, args.input_size)] if args.input_size else []
     xla_models = args.models if args.xla_models is None else args.xla_models
     export_models = [m for m in ("enet",) if m in args.models] if args.export_models is None else args.export_models
+    backends = ([name for name in OTHER_BACKENDS if importlib.util.find_spec(name)] if args.backends is None
+                else args.backends)
 
     peak = measure_peak(repeats=args.repeats + 2, size=args.peak_size)
     print("peak", peak, flush=True)
@@ -436,13 +453,20 @@ def main(argv=None):
         measured = run_child("exports", "--model", name, "--repeats", str(args.repeats), *size)
         export_rows += measured.get("rows", [{"model": name, **measured}])
         print(json.dumps(export_rows[-1]), flush=True)
+    backend_rows = []
+    for name in [m for m in BACKEND_MODELS if m in args.models]:
+        for backend in backends:
+            row = {"model": name, "backend": backend,
+                   **run_child("keras", "--model", name, "--repeats", str(args.repeats), *size, backend=backend)}
+            backend_rows.append(row)
+            print(json.dumps(row), flush=True)
     pipeline = None
     if Path(args.camvid_dir, "train").is_dir():
         pipeline = run_child("pipeline", "--camvid-dir", args.camvid_dir)
         print("pipeline", pipeline, flush=True)
     crf = crf_speed.measure(args.camvid_dir, iterations=5, repeats=args.repeats)
     command = " ".join(["python -m benchmarks.speed", *argv])
-    for row in keras_rows + torch_rows + export_rows:
+    for row in keras_rows + torch_rows + export_rows + backend_rows:
         row["code_version"], row["command"] = results.code_version(), command
     if args.update and Path(args.output).exists():
         # Re-measured rows replace their namesakes; the rest of the file's rows stay.
@@ -453,10 +477,14 @@ def main(argv=None):
         torch_rows = [row for row in previous["torch"] if (row["model"], row["framework"]) not in new_torch] + torch_rows
         new_exports = {row["model"] for row in export_rows}
         export_rows = [row for row in previous.get("exports", []) if row["model"] not in new_exports] + export_rows
+        new_backends = {(row["model"], row["backend"]) for row in backend_rows}
+        backend_rows = [row for row in previous.get("backends", [])
+                        if (row["model"], row["backend"]) not in new_backends] + backend_rows
         pipeline = pipeline or previous["pipeline"]
         command = f"{previous['command']}; then {command}"
     record = {
         "peak": peak, "peak_size": args.peak_size, "keras": keras_rows, "torch": torch_rows, "exports": export_rows,
+        "backends": backend_rows,
         "pipeline": pipeline, "crf": crf,
         "targets": check_targets(keras_rows, torch_rows, pipeline, crf),
         "step_budget_gflop": STEP_BUDGET_GFLOP, "command": command,

@@ -501,6 +501,8 @@ def speed_section(speed):
                       [row["model"], f"{row['framework']} {row.get('torch', '')}", f"{row['train_ms_per_image']:.0f}",
                        f"{row['infer_ms_per_image']:.0f}", f"{row['peak_rss_gib']:.1f}"]
                       for row in sorted(speed["torch"], key=lambda row: row["model"])])]
+    lines += backend_lines(speed)
+    lines += export_lines(speed)
     if speed.get("pipeline"):
         pipeline = speed["pipeline"]
         lines += ["", f"Input pipeline alone (decode + augment + batch of the CamVid training files, no cache, "
@@ -517,6 +519,41 @@ def speed_section(speed):
     lines += ["", "What holds the unmet targets back: [benchmarks/SPEED_ANALYSIS.md](benchmarks/SPEED_ANALYSIS.md) "
               "(hand-written; it quotes these files)."]
     return "\n".join(lines)
+
+
+def backend_lines(speed):
+    """The Keras backend rows beside the same run's TensorFlow rows (float32, no XLA), ms per image."""
+    if not speed.get("backends"):
+        return []
+    tensorflow = {row["model"]: row for row in speed["keras"] if "error" not in row and row["precision"] == "float32"
+                  and not row.get("xla") and row.get("protocol", "paper") == "paper"}
+
+    def cells(row, backend):
+        if "error" in row:
+            return [row["model"], backend, f"failed: {row['error'][:120]}", "", ""]
+        return [row["model"], backend, f"{row['train_ms_per_image']:.0f}", f"{row['infer_ms_per_image']:.0f}",
+                f"{row['peak_rss_gib']:.1f}"]
+
+    rows = []
+    for row in sorted(speed["backends"], key=lambda row: (row["model"], row["backend"])):
+        if row["model"] in tensorflow and not any(cell[0] == row["model"] for cell in rows):
+            rows.append(cells(tensorflow[row["model"]], "tensorflow"))
+        rows.append(cells(row, f"{row['backend']} {row.get('environment', {}).get(row['backend'], '')}".strip()))
+    return ["", "Keras backends (`--backends`; each in its own process, the same training step and batch-1 "
+            "inference as the float32 rows above, JAX's predict step jit-compiled, PyTorch's eager), ms per image:",
+            "", *markdown_table(["model", "backend", "train ms/img", "inference ms/img", "peak RSS GiB"], rows)]
+
+
+def export_lines(speed):
+    """The export rows: batch-1 inference of a model's exports in their runtimes beside Keras'."""
+    if not speed.get("exports"):
+        return []
+    rows = [[row["model"], row.get("runtime", ""), f"failed: {row['error'][:120]}", ""] if "error" in row else
+            [row["model"], row["runtime"], row["precision"], f"{row['infer_ms_per_image']:.0f}"]
+            for row in speed["exports"]]
+    return ["", "Exports (`predict.py --export --format`; batch 1 at the paper's input size, random weights, int8 "
+            "calibrated on synthetic images): inference ms per image in each runtime:", "",
+            *markdown_table(["model", "runtime", "precision", "inference ms/img"], rows)]
 
 
 def peaks_by_run(speed):

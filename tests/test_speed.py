@@ -1,4 +1,5 @@
 """benchmarks.speed end to end at a tiny size, and its section of BENCHMARKS.md."""
+import importlib.util
 import json
 
 import pytest
@@ -10,6 +11,7 @@ def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
     output = tmp_path / "speed.json"
     record = speed.main(["--models", "segnet_basic", "--precisions", "float32", "--xla-models", "segnet_basic",
                          "--input-size", "32", "32", "--repeats", "1", "--no-torch", "--peak-size", "256",
+                         "--backends", *([] if importlib.util.find_spec("jax") is None else ["jax"]),
                          "--camvid-dir", str(tmp_path / "no_camvid"), "--output", str(output)])
     assert json.loads(output.read_text()) == json.loads(json.dumps(record))
     assert record["peak"]["conv3x3_float32_gflops_per_s"] > 0
@@ -26,6 +28,11 @@ def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
     section = table.speed_section(record)
     assert f"| segnet_basic | float32 | 32x32 | 12 (schedule 12) | {row['train_ms_per_image']:.0f} |" in section
     assert "| segnet_basic | float32 + XLA | 32x32 |" in section
+    for under_jax in record["backends"]:  # the same step and inference, in a process under Keras' JAX backend
+        assert under_jax["backend"] == under_jax["environment"]["keras_backend"] == "jax"
+        assert under_jax["train_ms_per_image"] > 0 and under_jax["infer_ms_per_image"] > 0
+        assert f"| segnet_basic | tensorflow | {row['train_ms_per_image']:.0f} |" in section
+        assert f"| segnet_basic | jax {under_jax['environment']['jax']} | {under_jax['train_ms_per_image']:.0f} |" in section
 
 
 def test_a_failing_model_is_recorded_not_fatal(tmp_path):
@@ -41,7 +48,7 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
     # itself is the first test's.
     measured = iter(range(1, 100))
 
-    def fake_child(kind, *arguments):
+    def fake_child(kind, *arguments, backend=None):
         step = float(next(measured))
         return {"input_size": [32, 32], "train_batch": 2, "schedule_batch": 2, "train_ms_per_image": step,
                 "train_gflops_per_s": 1.0, "infer_ms_per_image": step, "peak_rss_gib": 0.5, "step_seconds": [step]}
@@ -156,7 +163,7 @@ def test_export_rows_time_keras_and_each_runtime_and_are_recorded(tmp_path, monk
     # Into the record: the command's other children and the peak faked, as in the --update test.
     keras_row = {"input_size": [32, 32], "train_batch": 2, "schedule_batch": 2, "train_ms_per_image": 1.0,
                  "train_gflops_per_s": 1.0, "infer_ms_per_image": 1.0, "peak_rss_gib": 0.5, "step_seconds": [1.0]}
-    monkeypatch.setattr(speed, "run_child", lambda kind, *arguments: measured if kind == "exports" else keras_row)
+    monkeypatch.setattr(speed, "run_child", lambda kind, *arguments, backend=None: measured if kind == "exports" else keras_row)
     monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: dict.fromkeys(
         ("matmul_float32_gflops_per_s", "matmul_bfloat16_gflops_per_s", "conv3x3_float32_gflops_per_s",
          "conv3x3_bfloat16_gflops_per_s"), 1.0))
