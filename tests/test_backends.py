@@ -22,9 +22,8 @@ def needs(backend):
 
 
 def run(backend, *command, **env):
-    done = subprocess.run([sys.executable, *command], cwd=REPO, env={**os.environ, "KERAS_BACKEND": backend, **env},
+    return subprocess.run([sys.executable, *command], cwd=REPO, env={**os.environ, "KERAS_BACKEND": backend, **env},
                           capture_output=True, text=True, timeout=600)
-    return done
 
 
 def scored(backend, checkpoint, output):
