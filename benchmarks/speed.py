@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+import segpapers.common.console  # noqa: F401 -- first, as in every entry point (quiet start; JAX's int64 counts)
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CAMVID = REPO.parent / "shared" / "data" / "camvid"
 STEP_BUDGET_GFLOP = 2500.0
@@ -282,8 +284,7 @@ def run_child(*arguments, backend=None):
     """Runs `--child ...` in a fresh process (under Keras backend `backend`, default the environment's);
     returns its result dict or {"error": ...}."""
     command = [sys.executable, "-m", "benchmarks.speed", "--child", *arguments]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **({"KERAS_BACKEND": backend} if backend else {}),
-           **({"JAX_ENABLE_X64": "1"} if backend == "jax" else {})}  # as common.console sets it for the entry points
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **({"KERAS_BACKEND": backend} if backend else {})}
     try:
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
