@@ -146,6 +146,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False, protocol
     import keras
 
     from segpapers.common import results
+    from segpapers.common.backends import on_tensorflow
     from segpapers.experiment.inference import forward_pass
 
     model, stream, setup = keras_training_setup(name, precision, input_size, jit_compile=xla or "auto",
@@ -171,7 +172,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False, protocol
         "train_ms_per_image": 1000 * train_s / batch, "train_gflops_per_s": 3 * gflops * batch / train_s,
         "infer_ms_per_image": 1000 * infer_s, "infer_gflops_per_s": gflops / infer_s,
         "step_seconds": step_times, "peak_rss_gib": round(peak_rss_gib(), 2),
-        **({} if keras.backend.backend() == "tensorflow" else {"environment": results.environment()}),
+        **({} if on_tensorflow() else {"environment": results.environment()}),
     }
 
 

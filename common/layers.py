@@ -19,6 +19,8 @@ import contextvars
 import keras
 from keras import ops
 
+from segpapers.common.backends import on_tensorflow
+
 PACKAGE = "segmentation"
 
 def he_normal():
@@ -49,7 +51,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        fusable = (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4 and mask is None
+        fusable = (on_tensorflow() and len(inputs.shape) == 4 and mask is None
                    and self.axis in (-1, 3) and self.scale and self.center and not self.renorm)
         if not fusable:
             return super().call(inputs, training=training, mask=mask)
@@ -207,7 +209,7 @@ def _use_tensorflow_pooling(inputs):
     # TF's kernel has no bfloat16 CPU version and no XLA version, so the fast path is for
     # float32/float16 on CPU-only TensorFlow, outside XLA (Keras compiles with XLA by default
     # where there is an accelerator; on CPU only when asked).
-    if keras.backend.backend() != "tensorflow" or inputs.dtype not in ("float32", "float16"):
+    if not on_tensorflow() or inputs.dtype not in ("float32", "float16"):
         return False
     import tensorflow as tf
     from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext

@@ -9,6 +9,7 @@ sum of the pixels' class weights. One loss covers all three through `normalizati
 
 import keras
 
+from segpapers.common.backends import on_tensorflow
 from segpapers.common.layers import PACKAGE
 
 NORMALIZATIONS = ("valid", "weights", "none")
@@ -16,7 +17,7 @@ NORMALIZATIONS = ("valid", "weights", "none")
 
 def _sum_over_replicas(value):
     """`value` summed over the tf.distribute replicas training in sync (itself elsewhere)."""
-    if keras.backend.backend() != "tensorflow":
+    if not on_tensorflow():
         return value
     import tensorflow as tf
 

@@ -7,12 +7,12 @@ own predict step under JAX (jit-compiled) and PyTorch, with the image ops around
 """
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from segpapers import papers  # noqa: F401  (registers the custom layers so checkpoints load in safe mode)
 from segpapers.common import checkpoints, results
+from segpapers.common.backends import on_tensorflow
 from segpapers.common.errors import UserError
 from segpapers.common.tiling import overlap_tile_predict
 
@@ -34,10 +34,6 @@ def data_of(config, dataset=None, data_dir=None):
     if not dataset:
         raise UserError("--dataset is required: the checkpoint has no config.json naming its dataset")
     return dataset, data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
-
-
-def on_tensorflow():
-    return keras.backend.backend() == "tensorflow"
 
 
 def forward_pass(model, xla=True):
