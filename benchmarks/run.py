@@ -3,7 +3,8 @@
     python -m benchmarks.run --model enet --protocol cpu
     python -m benchmarks.run --protocol compare     # the architecture comparison: every row not done
 
-Data comes from `--data-root/<dataset>` (default ../shared/data), the run lives in
+Data comes from `--data-root/<dataset>` (default ../shared/data; `--data-source tfds` reads TensorFlow
+Datasets records prepared from those files instead, the same examples), the run lives in
 `runs/<model>_<protocol>/` (re-running resumes an interrupted training), and the results file is
 `results/<model>_<protocol>.json`; a row whose results file exists is skipped (`--rerun` starts it over).
 A model whose weights take at most a few MB (ENet, SegNet-Basic) is also kept as a weight record,
@@ -104,8 +105,8 @@ def keep_weights(run, scores_path, record_dir, command):
 
 
 def rerun_command(args, model):
-    """The command that continues or re-makes this row on any machine: the folders are local choices, a
-    backbone weights file is part of the recipe."""
+    """The command that continues or re-makes this row on any machine: the folders and the data source are
+    local choices, a backbone weights file is part of the recipe."""
     return (f"python -m benchmarks.run --model {model} --protocol {args.protocol}"
             + (f" --backbone-weights {args.backbone_weights}" if args.backbone_weights else "")
             + (" --no-crf" if args.no_crf else ""))
@@ -123,10 +124,12 @@ def row_experiment(args, model, run):
     if schedule.learning_rate_sweep:
         record_file = sweep.record_path(args.results_dir, model, args.protocol)
         record = (results.read_json(record_file) if record_file.exists()
-                  else sweep.sweep(model, args.protocol, args.runs_dir, data_dir, record_file, verbose=2))
-        return sweep.chosen_experiment(model, args.protocol, run, data_dir, record, record_file, verbose=2)
+                  else sweep.sweep(model, args.protocol, args.runs_dir, data_dir, record_file, verbose=2,
+                                   data_source=args.data_source))
+        return sweep.chosen_experiment(model, args.protocol, run, data_dir, record, record_file, verbose=2,
+                                       data_source=args.data_source)
     return Experiment.of(model, run, args.protocol, backbone_weights=args.backbone_weights, data_dir=data_dir,
-                         eval_split="none", verbose=2)
+                         eval_split="none", verbose=2, data_source=args.data_source)
 
 
 def run_row(args, model):
@@ -162,10 +165,11 @@ def run_row(args, model):
             tar.extractall(run, filter="data")
         print(f"resuming from the packed state {state_path}")
     # The split scored after training, checked before it (the row's run itself scores nothing).
-    datasets.load(schedule.dataset, schedule.eval_split, str(Path(args.data_root) / schedule.dataset))
+    datasets.load(schedule.dataset, schedule.eval_split, str(Path(args.data_root) / schedule.dataset),
+                  args.data_source)
     trained = fit(row_experiment(args, model, run))
     score_checkpoint(trained.checkpoint, schedule.eval_split, output,
-                     crf=None if args.no_crf else crf_params(trained.config))
+                     crf=None if args.no_crf else crf_params(trained.config), data_source=args.data_source)
     if keep_weights(run, output, weight_record, command):
         print(f"wrote the weight record {weight_record}")
     progress_path.unlink(missing_ok=True)
@@ -178,6 +182,9 @@ def main(argv=None):
                         f"--protocol {COMPARISON}, default: every compared model, {', '.join(COMPARED)})")
     parser.add_argument("--protocol", default="cpu", help="a protocol of the model's schedules (default: cpu)")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--data-source", choices=datasets.SOURCES, default="files",
+                        help="files: decode the dataset's files (default); tfds: read TensorFlow Datasets records "
+                             "prepared once from them. Both give the same examples, so a row may switch between them")
     parser.add_argument("--runs-dir", default=str(REPO / "runs"))
     parser.add_argument("--results-dir", default=str(REPO / "results"))
     parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for the VGG-based models "

@@ -106,15 +106,19 @@ def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path
 
     def fake_sweep(model, protocol, runs_dir, data_dir, record_path, **settings):
         swept.append(model)
+        assert settings["data_source"] == "files"
         record = {"model": model, "epochs": 1, "chosen_learning_rate": 1e-3, "monitor": "val_miou",
                   "candidates": [{"learning_rate": 1e-4, "val_miou": 0.1}, {"learning_rate": 1e-3, "val_miou": 0.2}]}
         record_path.parent.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(record))
         return record
 
-    def fake_score(checkpoint, split, output, crf):
+    def fake_score(checkpoint, split, output, crf, data_source):
+        scored.append(data_source)
         output.write_text(json.dumps({"params": 10 ** 9}))  # too large for a weight record
 
+    checked, scored = [], []
+    monkeypatch.setattr(run.datasets, "load", lambda dataset, split, data_dir, source: checked.append(source))
     monkeypatch.setattr(run.sweep, "sweep", fake_sweep)
     monkeypatch.setattr(run, "fit", lambda experiment: trained.append(experiment)
                         or types.SimpleNamespace(checkpoint=None, config={}))
@@ -125,5 +129,7 @@ def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path
     run.main(["--protocol", "compare", *folders])
     assert swept == [name for name in MODELS if name != "enet"] == [experiment.model for experiment in trained]
     assert all(experiment.schedule.learning_rate == 1e-3 and experiment.protocol == "compare" for experiment in trained)
-    run.main(["--protocol", "compare", "--model", "segnet_basic", "--rerun", *folders])
+    assert checked == scored == ["files"] * len(trained)
+    run.main(["--protocol", "compare", "--model", "segnet_basic", "--rerun", "--data-source", "tfds", *folders])
     assert swept.count("segnet_basic") == 1 and trained[-1].model == "segnet_basic"  # the sweep's record is reused
+    assert trained[-1].data_source == checked[-1] == scored[-1] == "tfds"
