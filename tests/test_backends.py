@@ -5,12 +5,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,5 @@
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ from segpapers.common.class_weights import (
     enet_weights,
     median_frequency_weights,
 )
+from tests.paths import SHARED_DATA, needs_shared_data
 
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 
 # Three images of 4, 6 and 2 pixels; class 3 never occurs.
 LABELS = [
@@ -65,10 +64,10 @@ def test_out_of_range_label_raises(bad):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CAMVID.is_dir(), reason=f"CamVid not found at {CAMVID}")
+@needs_shared_data("camvid/class_stats.json", "camvid/trainannot")
 def test_camvid_median_frequency_matches_class_stats():
-    stats = json.loads((CAMVID / "class_stats.json").read_text())
-    paths = sorted((CAMVID / "trainannot").glob("*.png"))
+    stats = json.loads((SHARED_DATA / "camvid" / "class_stats.json").read_text())
+    paths = sorted((SHARED_DATA / "camvid" / "trainannot").glob("*.png"))
     assert len(paths) == stats["num_images"]
     void = stats["ignore_index"]
     labels = [np.asarray(Image.open(path)) for path in paths]

@@ -3,13 +3,12 @@ other line kept, everything shown with --debug."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from segpapers.common.console import has_gpu, without_probe_notices
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 # What the pinned CUDA-enabled TensorFlow wheel (2.21) prints on every start without a GPU.
 PROBE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
          "I0000 00:00:1796168835.945076   30802 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU "

@@ -1,6 +1,5 @@
 """Dataset loaders on tiny files written here, their error messages, the synthetic generator and
 the shared tf.data pipeline; the real CamVid copy when it is present."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,8 @@ from segpapers.common.errors import DataError
 from segpapers.datasets import synthetic
 from segpapers.datasets.base import color_map
 from segpapers.datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
+from tests.paths import SHARED_DATA, needs_shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HEIGHT, WIDTH = 8, 12
 
 
@@ -374,10 +373,9 @@ def test_eval_pipeline_resizes_labels_by_nearest_for_validation():
     np.testing.assert_array_equal(labels[0], original_label[1::2, 1::2])  # a pixel of each 2x2 block, no blend
 
 
+@needs_shared_data("camvid/test.txt")
 def test_real_camvid_test_images():
     camvid_dir = SHARED_DATA / "camvid"
-    if not (camvid_dir / "test.txt").is_file():
-        pytest.skip(f"real CamVid not found at {camvid_dir}")
     ds, info = datasets.load("camvid", "test", data_dir=camvid_dir)
     assert ds.cardinality() == 233
     for image, label in as_numpy(ds.take(3)):

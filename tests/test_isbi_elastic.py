@@ -1,6 +1,5 @@
 """The ISBI 2012 loader on tiny files written here and on the real copy when present; U-Net's
 augmentations in datasets.pipeline: elastic deformation, rotation, gray values, overlap-tile crops."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,9 @@ from segpapers import datasets
 from segpapers.common.errors import DataError
 from segpapers.common.schedule import Schedule
 from segpapers.datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
+from tests.paths import SHARED_DATA, needs_shared_data
 
-SHARED_ISBI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012"
+SHARED_ISBI = SHARED_DATA / "isbi2012"
 SIZE = 12
 
 
@@ -68,7 +68,7 @@ def test_isbi_refuses_the_hidden_test_split_stray_label_values_and_a_bad_val_siz
         datasets.load("isbi2012", "train")
 
 
-@pytest.mark.skipif(not SHARED_ISBI.is_dir(), reason=f"no ISBI 2012 copy at {SHARED_ISBI}")
+@needs_shared_data("isbi2012")
 def test_the_real_isbi_copy_loads():
     train, _ = datasets.load("isbi2012", "train", data_dir=SHARED_ISBI)
     val, _ = datasets.load("isbi2012", "val", data_dir=SHARED_ISBI)

@@ -1,15 +1,14 @@
 """mnist_cifar on tiny files written here in Keras' mnist.npz, the shared subset's and CIFAR-10's
 python-batch formats; the shared MNIST subset and natural backgrounds when present."""
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from segpapers import datasets
+from tests.paths import SHARED_DATA, needs_shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 # Flat colour of each CIFAR file's images; the channels differ, so a wrong channel order shows.
 CIFAR_COLOURS = {name: (40 * i + 10, 40 * i + 11, 40 * i + 12) for i, name in enumerate(CIFAR_FILES)}
@@ -153,9 +152,8 @@ def test_missing_inputs_name_what_was_looked_for(tmp_path):
         datasets.load("mnist_cifar", "val", data_dir=tmp_path)
 
 
+@needs_shared_data("mnist/mnist_subset.npz", "backgrounds")
 def test_real_mnist_subset_on_natural_backgrounds():
-    if not (SHARED_DATA / "mnist" / "mnist_subset.npz").is_file() or not (SHARED_DATA / "backgrounds").is_dir():
-        pytest.skip(f"shared MNIST subset or backgrounds not found under {SHARED_DATA}")
     ds, info = datasets.load("mnist_cifar", "val", data_dir=SHARED_DATA, num_images=200)
     images, labels = as_numpy(ds)
     assert images.shape == (200, 64, 64, 3) and labels.shape == (200, 64, 64)

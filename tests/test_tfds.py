@@ -15,8 +15,8 @@ from segpapers.datasets import camvid, isbi2012, tfds_builders
 from tests.test_datasets import camvid_label, random_image, save, write_voc
 from tests.test_isbi_elastic import write_isbi
 from tests.test_mnist_cifar import write_cifar, write_keras_mnist
+from tests.paths import SHARED_DATA, needs_shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SPLIT_SIZES = {"train": 3, "val": 2, "test": 2}
 
 
@@ -192,8 +192,7 @@ def link_isbi_subset(real, root, count=7):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_DATA / "camvid" / "train.txt").is_file() or
-                    not (SHARED_DATA / "isbi2012" / "train").is_dir(), reason="../shared/data is not on this machine")
+@needs_shared_data("camvid/train.txt", "isbi2012/train", "mnist/mnist_subset.npz", "backgrounds")
 def test_records_of_real_camvid_isbi_and_mnist_cifar_examples_equal_their_files(tmp_path):
     folders = {"camvid": link_camvid_subset(SHARED_DATA / "camvid", tmp_path / "camvid"),
                "isbi2012": link_isbi_subset(SHARED_DATA / "isbi2012", tmp_path / "isbi2012"),
