@@ -1,9 +1,13 @@
+
 import pytest
 
 from segpapers import papers
+from segpapers.common import results
 from segpapers.experiment.spec import parse_model_option, parse_size
 from segpapers.common.schedule import Reported, Schedule
 from tests.test_cli import TINY_MODELS
+from tests.paths import REPO
+
 
 
 def test_registry_lists_models_and_builds_by_name():
@@ -48,3 +52,14 @@ def test_same_shaped_kernels_start_from_different_random_draws(name):
                if hasattr(layer, "kernel") and hasattr(layer.kernel_initializer, "seed")]
     fingerprints = {(k.shape, k.ravel()[:8].tobytes()) for k in kernels}
     assert len(fingerprints) == len(kernels)
+
+
+def test_a_protocol_trains_in_mixed_bfloat16_only_where_its_precision_ab_passes():
+    """benchmarks.precision_ab's rule: bfloat16 only where its recorded A/B follows float32 within tolerance."""
+    for name in papers.list_models():
+        for protocol in papers.list_protocols(name):
+            if papers.get_schedule(name, protocol).precision != "mixed_bfloat16":
+                continue
+            ab = REPO / "results" / "ab" / f"{name}_{protocol}_precision.json"
+            assert ab.exists(), f"{name} {protocol} trains in mixed_bfloat16 without an A/B: {ab} is missing"
+            assert results.read_json(ab)["verdict"]["passes"], f"{ab} says mixed_bfloat16 does not pass"

@@ -27,6 +27,8 @@ SCHEDULES = {
             patience=(33, "the paper trains 'until the training loss converges': stop after one of its test "
                           "intervals (1000 iterations) without a better val global accuracy"),
             max_train_hours=(6.0, "this 2-core CPU's budget for the run; the solver's 10000 iterations take ~20 h here"),
+            precision=("mixed_bfloat16", "follows float32 within benchmarks.precision_ab's tolerances and trains faster "
+                                         "on a CPU with bfloat16 units (results/ab/segnet_basic_paper_precision.json)"),
         ),
         # Not the paper's: a few-minute recipe for the embedded synthetic dataset (README quick
         # start). Adam converges in far fewer steps than the paper's SGD on this small task.
