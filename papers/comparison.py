@@ -35,7 +35,7 @@ RECIPE = Schedule(
     class_weighting="median_frequency", flip=True,
     select_by="val_miou", validate_every=1, eval_split="test",
     # The same rule for every model: float32 until an A/B on this machine shows mixed_bfloat16 both
-    # faster and equal in validation (benchmarks.precision_ab); this CPU has no bfloat16 units.
+    # faster and equal in validation (benchmarks.precision_ab), for that model under this recipe.
     precision="float32",
     learning_rate_sweep=LEARNING_RATES, sweep_epochs=SWEEP_EPOCHS,
     source="this project's comparison protocol (papers/comparison.py): one recipe for every CamVid model, "
