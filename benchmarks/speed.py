@@ -31,6 +31,10 @@ One command measures, and writes to one JSON (rendered by `python -m benchmarks.
 
 Each model runs in its own child process (`--child`) so that its peak RSS is its own and no
 model's memory or threads linger into the next one's timing. Nothing else should run meanwhile.
+A model's children (its Keras variants, its PyTorch twins, its other backends) are measured in
+`--rounds` interleaved rounds (A, B, A, B ...: a drift of the machine falls on all of them alike);
+each row holds the median of its rounds and every round's figure (`<figure>_rounds`), and a
+Keras/PyTorch ratio the range of the rounds' paired ratios.
 """
 import argparse
 import importlib.util
@@ -64,6 +68,10 @@ TARGETS = {
     "crf_seconds_per_image": 0.5,
 }
 VGG_MODELS = ("segnet", "deconvnet", "fcn32s", "fcn16s", "fcn8s")
+
+
+# The figures of a row that vary from round to round: a row reports their median over the rounds.
+TIMED = ("train_ms_per_image", "infer_ms_per_image", "train_gflops_per_s", "infer_gflops_per_s")
 
 
 def median_seconds(function, repeats, warmup=1):
@@ -296,6 +304,39 @@ def run_child(*arguments, backend=None):
     return json.loads(lines[-1][len(RESULT_PREFIX):])
 
 
+def measured_in_rounds(children, rounds):
+    """Runs every child of `children` ({key: (row fields, run_child arguments, run_child options)}) once per
+    round, in the same order each round; returns {key: its row}: the fields, then each `TIMED` figure's
+    median over the rounds with the rounds' values under `<figure>_rounds`. A child that failed in any
+    round is that round's error."""
+    measured = {key: [] for key in children}
+    for _ in range(rounds):
+        for key, (fields, arguments, options) in children.items():
+            measured[key].append(run_child(*arguments, **options))
+    rows = {}
+    for key, (fields, _, _) in children.items():
+        failed = [row for row in measured[key] if "error" in row]
+        if failed:
+            rows[key] = {**fields, **failed[0]}
+            continue
+        row = {**fields, **measured[key][0], "rounds": rounds,
+               "peak_rss_gib": max(row["peak_rss_gib"] for row in measured[key])}
+        for figure in TIMED:
+            if figure in row:
+                values = [row[figure] for row in measured[key]]
+                row[figure], row[f"{figure}_rounds"] = statistics.median(values), values
+        rows[key] = row
+    return rows
+
+
+def paired_ratios(row, other, figure):
+    """`row`'s `figure` over `other`'s, round by round (both measured in the same rounds), or None."""
+    ours, theirs = row.get(f"{figure}_rounds"), other.get(f"{figure}_rounds")
+    if not ours or not theirs or len(ours) != len(theirs):
+        return None
+    return [a / b for a, b in zip(ours, theirs)]
+
+
 def variant(row):
     """What a Keras row measured: model, precision, whole-step XLA or not, under which protocol's setup."""
     return row["model"], row["precision"], row.get("xla", False), row.get("protocol", "paper")
@@ -320,8 +361,9 @@ def check_targets(keras_rows, torch_rows, pipeline, crf):
                if "error" not in row and row["precision"] == "float32"}
     checks = []
 
-    def check(name, value, target, met, detail):
-        checks.append({"target": name, "value": value, "threshold": target, "met": bool(met), "detail": detail})
+    def check(name, value, target, met, detail, spread=None):
+        checks.append({"target": name, "value": value, "threshold": target, "met": bool(met), "detail": detail,
+                       **({"range": [min(spread), max(spread)]} if spread else {})})
 
     for model in ("enet", "segnet_basic"):
         if model in fastest:
@@ -336,9 +378,11 @@ def check_targets(keras_rows, torch_rows, pipeline, crf):
             keras_row = float32[row["model"], xla]
             if keras_row.get("command") != row.get("command"):
                 continue  # measured by different runs (--update): the machine's speed drifts between them
-            ratio = keras_row[f"{phase}_ms_per_image"] / row[f"{phase}_ms_per_image"]
+            figure = f"{phase}_ms_per_image"
+            ratio = keras_row[figure] / row[figure]
             check("keras_over_torch_ratio", ratio, TARGETS["keras_over_torch_ratio"], ratio <= 1.0,
-                  f"{row['model']} {phase}, Keras float32{' + XLA' if xla else ''} vs {row['framework']}")
+                  f"{row['model']} {phase}, Keras float32{' + XLA' if xla else ''} vs {row['framework']}",
+                  paired_ratios(keras_row, row, figure))
     for model in VGG_MODELS:
         if model in fastest:  # against the float32 peak of the run that measured the row
             row = fastest[model]
@@ -390,7 +434,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", help="default: every model (with --protocol compare: the compared ones)")
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per measurement (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each model's children: its "
+                        "Keras variants, PyTorch twins and other backends (default 3)")
     parser.add_argument("--xla-models", nargs="*", help="also time these models' float32 step and inference "
                         "compiled whole by XLA (default: every model in --models)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
@@ -427,41 +473,41 @@ def main(argv=None):
 
     peak = measure_peak(repeats=args.repeats + 2, size=args.peak_size)
     print("peak", peak, flush=True)
-    keras_rows, torch_rows = [], []
+    twins = ()
+    if not args.no_torch:
+        from segpapers.benchmarks.torch_models import TORCH_MODELS as twins
+    repeats = ["--repeats", str(args.repeats), *size]
+    keras_rows, torch_rows, backend_rows, export_rows = [], [], [], []
     for name in args.models:
+        children = {}
         variants = [(precision, False) for precision in args.precisions]
         variants += [("float32", True)] if name in xla_models else []
         for precision, xla in variants:
-            row = {"model": name, "precision": precision, "protocol": args.protocol, **run_child(
-                "keras", "--model", name, "--precision", precision, "--repeats", str(args.repeats), *size,
-                "--protocol", args.protocol, *(["--xla"] if xla else []))}
-            if "error" not in row:
-                row["conv_peak_gflops_per_s"] = conv_peaks(peak)  # this run's: the machine's speed drifts
-                dtype = "bfloat16" if precision == "mixed_bfloat16" else "float32"
-                row["train_fraction_of_conv_peak"] = row["train_gflops_per_s"] / row["conv_peak_gflops_per_s"][dtype]
-            keras_rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "step_seconds"}), flush=True)
-    if not args.no_torch:
-        from segpapers.benchmarks.torch_models import TORCH_MODELS
-
-        for name in (m for m in TORCH_MODELS if m in args.models):
+            children["keras", precision, xla] = (
+                {"model": name, "precision": precision, "protocol": args.protocol},
+                ("keras", "--model", name, "--precision", precision, *repeats, "--protocol", args.protocol,
+                 *(["--xla"] if xla else [])), {})
+        if name in twins:
             for mode in ("eager", "compile"):
-                row = {"model": name, "framework": f"torch_{mode}",
-                       **run_child(f"torch_{mode}", "--model", name, "--repeats", str(args.repeats), *size)}
-                torch_rows.append(row)
-                print(json.dumps(row), flush=True)
-    export_rows = []
+                children["torch", mode] = ({"model": name, "framework": f"torch_{mode}"},
+                                           (f"torch_{mode}", "--model", name, *repeats), {})
+        for backend in backends if name in BACKEND_MODELS else ():
+            children["backend", backend] = ({"model": name, "backend": backend}, ("keras", "--model", name, *repeats),
+                                            {"backend": backend})
+        for key, row in measured_in_rounds(children, args.rounds).items():
+            if key[0] == "keras":
+                if "error" not in row:
+                    row["conv_peak_gflops_per_s"] = conv_peaks(peak)  # this run's: the machine's speed drifts
+                    dtype = "bfloat16" if row["precision"] == "mixed_bfloat16" else "float32"
+                    row["train_fraction_of_conv_peak"] = row["train_gflops_per_s"] / row["conv_peak_gflops_per_s"][dtype]
+                keras_rows.append(row)
+            else:
+                (torch_rows if key[0] == "torch" else backend_rows).append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "step_seconds"}), flush=True)
     for name in export_models:
-        measured = run_child("exports", "--model", name, "--repeats", str(args.repeats), *size)
+        measured = run_child("exports", "--model", name, *repeats)
         export_rows += measured.get("rows", [{"model": name, **measured}])
         print(json.dumps(export_rows[-1]), flush=True)
-    backend_rows = []
-    for name in [m for m in BACKEND_MODELS if m in args.models]:
-        for backend in backends:
-            row = {"model": name, "backend": backend,
-                   **run_child("keras", "--model", name, "--repeats", str(args.repeats), *size, backend=backend)}
-            backend_rows.append(row)
-            print(json.dumps(row), flush=True)
     pipeline = None
     if Path(args.camvid_dir, "train").is_dir():
         pipeline = run_child("pipeline", "--camvid-dir", args.camvid_dir)

@@ -459,6 +459,12 @@ def plot(runs, path):
     plt.close(figure)
 
 
+def timing(row, figure):
+    """A row's ms per image: the median of its rounds, their min-max beside it where there were several."""
+    rounds = row.get(f"{figure}_rounds") or []
+    return f"{row[figure]:.0f}" + (f" ({min(rounds):.0f}-{max(rounds):.0f})" if len(rounds) > 1 else "")
+
+
 def speed_section(speed):
     """Markdown for results/benchmarks/speed.json (python -m benchmarks.speed)."""
     peak = speed["peak"]
@@ -476,7 +482,9 @@ def speed_section(speed):
         "TensorFlow's graph on the plain rows (evaluate.py's `--no-xla`), compiled whole by XLA on the `+ XLA` rows "
         "(evaluate.py's default); the `+ XLA` rows' training step is the same step compiled by XLA, which train.py "
         "does not do on a CPU; "
-        "RSS = the peak of the process that measured the model." + peaks_by_run(speed),
+        "RSS = the peak of the process that measured the model. A model's Keras rows, PyTorch twins and other "
+        "backends were measured in interleaved rounds (`--rounds`): ms/img is their median, (min-max) the "
+        "rounds' range, and a ratio's range that of the rounds' paired ratios." + peaks_by_run(speed),
         "",
     ]
 
@@ -484,9 +492,9 @@ def speed_section(speed):
         if "error" in row:
             return [row["model"], row["precision"], f"failed: {row['error'][:120]}", "", "", "", "", ""]
         return [row["model"], row["precision"] + (" + XLA" if row.get("xla") else ""), "x".join(map(str, row["input_size"])),
-                f"{row['train_batch']} (schedule {row['schedule_batch']})", f"{row['train_ms_per_image']:.0f}",
+                f"{row['train_batch']} (schedule {row['schedule_batch']})", timing(row, "train_ms_per_image"),
                 f"{row['train_gflops_per_s']:.0f} ({100 * row['train_fraction_of_conv_peak']:.0f} %)",
-                f"{row['infer_ms_per_image']:.0f}", f"{row['peak_rss_gib']:.1f}"]
+                timing(row, "infer_ms_per_image"), f"{row['peak_rss_gib']:.1f}"]
 
     # Sorted by model (stable: each model's variants keep their order), as --update appends its rows.
     lines += markdown_table(["model", "precision", "input", "train batch", "train ms/img",
@@ -498,8 +506,8 @@ def speed_section(speed):
                   "channels-last, same threads, input, batch and optimizer), ms per image:", "",
                   *markdown_table(["model", "framework", "train ms/img", "inference ms/img", "peak RSS GiB"], [
                       [row["model"], row["framework"], f"failed: {row['error'][:120]}", "", ""] if "error" in row else
-                      [row["model"], f"{row['framework']} {row.get('torch', '')}", f"{row['train_ms_per_image']:.0f}",
-                       f"{row['infer_ms_per_image']:.0f}", f"{row['peak_rss_gib']:.1f}"]
+                      [row["model"], f"{row['framework']} {row.get('torch', '')}", timing(row, "train_ms_per_image"),
+                       timing(row, "infer_ms_per_image"), f"{row['peak_rss_gib']:.1f}"]
                       for row in sorted(speed["torch"], key=lambda row: row["model"])])]
     lines += backend_lines(speed)
     lines += export_lines(speed)
@@ -514,8 +522,9 @@ def speed_section(speed):
         + f" per {'x'.join(map(str, crf['size']))} image at {next(iter(crf['presets'].values()))['params']['iterations']} "
         f"mean-field iterations (evaluate.py's default, the {DEFAULT_PRESET} preset, runs {PRESETS[DEFAULT_PRESET].iterations}).", "",
         *markdown_table(["target", "threshold", "measured", "met", "what"], [
-            [check["target"], f"{check['threshold']:g}", f"{check['value']:.4g}", "yes" if check["met"] else "no",
-             check["detail"]] for check in speed["targets"]])]
+            [check["target"], f"{check['threshold']:g}", f"{check['value']:.4g}" + (
+                f" ({check['range'][0]:.3g}-{check['range'][1]:.3g})" if "range" in check else ""),
+             "yes" if check["met"] else "no", check["detail"]] for check in speed["targets"]])]
     lines += ["", "What holds the unmet targets back: [benchmarks/SPEED_ANALYSIS.md](benchmarks/SPEED_ANALYSIS.md) "
               "(hand-written; it quotes these files)."]
     return "\n".join(lines)
@@ -531,7 +540,7 @@ def backend_lines(speed):
     def cells(row, backend):
         if "error" in row:
             return [row["model"], backend, f"failed: {row['error'][:120]}", "", ""]
-        return [row["model"], backend, f"{row['train_ms_per_image']:.0f}", f"{row['infer_ms_per_image']:.0f}",
+        return [row["model"], backend, timing(row, "train_ms_per_image"), timing(row, "infer_ms_per_image"),
                 f"{row['peak_rss_gib']:.1f}"]
 
     rows = []
