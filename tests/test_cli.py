@@ -40,8 +40,11 @@ def history_epochs(run):
 # training step small. (ENet trains with SGD here: tracing Keras' Adam update over ENet's ~450 variables
 # alone takes ~30 s; it and FCN-8s take a one-stage protocol: staged training has its own test.)
 CLI_FLAGS = {"enet": ["--optimizer=sgd", "--protocol=compare"], "fcn8s": ["--protocol=reference_atonce"]}
-TINY_MODELS = {name: (f"{size[0]}x{size[1]}", [f"--model-option={key}={value}" for key, value in options.items()]
-                      + CLI_FLAGS.get(name, []))
+# U-Net predicts by tiles: at 252x252 its 68x68 output covers a 64x64 synthetic image in one tile (at its
+# smallest size, 188, a tile is 4x4 pixels: 256 forward passes per image and symmetry).
+CLI_SIZES = {"unet": (252, 252)}
+TINY_MODELS = {name: ("{}x{}".format(*CLI_SIZES.get(name, size)),
+                      [f"--model-option={key}={value}" for key, value in options.items()] + CLI_FLAGS.get(name, []))
                for name, (size, options) in TINY_CONFIGURATIONS.items()}
 
 
@@ -53,9 +56,11 @@ def test_every_registered_model_has_a_tiny_configuration():
 @pytest.mark.parametrize("name", sorted(TINY_MODELS))
 def test_every_model_trains_and_evaluates_through_the_clis(tmp_path, name):
     size, flags = TINY_MODELS[name]
+    protocol = next((flag.split("=")[1] for flag in flags if flag.startswith("--protocol=")), "paper")
+    epochs = max(1, len(papers.get_schedule(name, protocol).stages))  # an epoch per stage
     run = tmp_path / "run"
     train.main(["--model", name, "--dataset", "synthetic", "--input-size", size, "--batch-size", "2",
-                "--epochs", "2", "--steps-per-epoch", "1", "--val-steps", "1", "--eval-split", "none", "--verbose", "0",
+                "--epochs", str(epochs), "--steps-per-epoch", "1", "--val-steps", "1", "--eval-split", "none", "--verbose", "0",
                 "--output", str(run), *flags])
     assert json.loads((run / "config.json").read_text())["model"] == name
     scored = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "2", "--no-xla",
