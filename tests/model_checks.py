@@ -23,6 +23,12 @@ TINY = {
 }
 
 
+# train.py flags of the tests' tiny runs: the synthetic dataset at 32x32, in float32 whatever the protocol
+# (their comparisons' tolerances are float32's, and bfloat16 is slow on a CPU without bfloat16 units).
+TINY_RUN = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0",
+            "--precision", "float32"]
+
+
 def tiny_model(name, num_classes=3, size=None, **options):
     """`name` in its `TINY` configuration; `size` and `options` override it."""
     tiny_size, tiny_options = TINY[name]

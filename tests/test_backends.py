@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 from tests.paths import REPO
+from tests.model_checks import TINY_RUN as TINY
 
-TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
 
 pytestmark = pytest.mark.slow
 

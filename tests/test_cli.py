@@ -23,12 +23,11 @@ from segpapers.common.errors import UserError
 from segpapers.common import training
 from segpapers.experiment import Experiment, cli, load_checkpoint, runs, score, scoring
 from segpapers.experiment.prediction import export
-from tests.model_checks import TINY as TINY_CONFIGURATIONS
+from tests.model_checks import TINY as TINY_CONFIGURATIONS, TINY_RUN as TINY
 from tests.test_datasets import camvid_label, write_camvid
 from tests.test_isbi_elastic import membrane_label, write_isbi
 from tests.paths import REPO
 
-TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
 
 
 def history_epochs(run):
@@ -61,6 +60,7 @@ def test_every_model_trains_and_evaluates_through_the_clis(tmp_path, name):
     run = tmp_path / "run"
     train.main(["--model", name, "--dataset", "synthetic", "--input-size", size, "--batch-size", "2",
                 "--epochs", str(epochs), "--steps-per-epoch", "1", "--val-steps", "1", "--eval-split", "none", "--verbose", "0",
+                "--precision", "float32",
                 "--output", str(run), *flags])
     assert json.loads((run / "config.json").read_text())["model"] == name
     scored = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "2", "--no-xla",
@@ -410,7 +410,7 @@ def test_a_bad_flag_is_one_line_and_exit_status_2_before_any_folder_is_made(tmp_
     with pytest.raises(SystemExit) as exit_:
         cli.run(train.main, ["--model", "segnet_basic", *TINY, "--epochs", "0", "--output", str(tmp_path / "run")])
     assert exit_.value.code == 2 and not (tmp_path / "run").exists()
-    assert capsys.readouterr().err == ("error: --epochs 0, --batch-size 4 does not fit the 'paper' protocol: "
+    assert capsys.readouterr().err == ("error: --epochs 0, --batch-size 4, --precision float32 does not fit the 'paper' protocol: "
                                        "Schedule.epochs=0 must be at least 1\n")
     with pytest.raises(UserError, match="--steps-per-epoch -1 must be at least 1"):
         train.main(["--model", "segnet_basic", *TINY, "--steps-per-epoch", "-1", "--output", str(tmp_path / "run")])

@@ -162,8 +162,8 @@ def test_export_check_scores_keras_and_the_export_with_the_same_scorers(tmp_path
     needs_runtime("litert")
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", "--dataset", "synthetic", "--input-size", "64x64", "--batch-size", "4",
-                "--verbose", "0", "--epochs", "1", "--steps-per-epoch", "2", "--eval-split", "none",
-                "--output", str(run)])
+                "--verbose", "0", "--precision", "float32", "--epochs", "1", "--steps-per-epoch", "2",
+                "--eval-split", "none", "--output", str(run)])
     output = tmp_path / "check.json"
     result = export_check.main(["--checkpoint", str(run / "model.keras"), "--format", "litert", "--split", "val",
                                 "--limit", "3", "--output", str(output)])

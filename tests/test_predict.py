@@ -11,8 +11,8 @@ from segpapers import evaluate
 from segpapers import predict
 from segpapers import train
 from segpapers.common.errors import UserError
+from tests.model_checks import TINY_RUN as TINY
 
-TINY = ["--dataset", "synthetic", "--input-size", "32x32", "--batch-size", "4", "--verbose", "0"]
 
 
 @pytest.fixture(scope="module")
