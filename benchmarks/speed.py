@@ -459,6 +459,9 @@ def main(argv=None):
     parser.add_argument("--output", help="default: results/benchmarks/speed.json (speed_compare.json with "
                         "--protocol compare)")
     args = parser.parse_args(argv)
+    for flag in ("repeats", "rounds"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1 (a row is the median of what was timed)")
     if args.protocol == comparison.PROTOCOL:  # the comparison's own file, its models, float32 as its recipe
         args.models = args.models or list(comparison.MODELS)
         args.output = args.output or str(REPO / "results" / "benchmarks" / f"speed_{comparison.PROTOCOL}.json")

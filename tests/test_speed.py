@@ -67,6 +67,11 @@ def test_a_models_children_are_measured_in_interleaved_rounds_and_report_their_m
     assert speed.measured_in_rounds({"torch": ({"model": "enet"}, ("torch_eager",), {})}, 3) == {
         "torch": {"model": "enet", "error": "killed"}}
 
+    # Nothing timed has no median: the command refuses before measuring anything.
+    for flag in ("--rounds", "--repeats"):
+        with pytest.raises(SystemExit):
+            speed.main(["--models", "enet", flag, "0"])
+
 
 def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
     # The bookkeeping of --update, with each child's measurement and the peak faked: the measuring
