@@ -15,6 +15,7 @@ within `for_export()`, from ops those runtimes have built in (`exportable_poolin
 """
 import contextlib
 import contextvars
+import functools
 
 import keras
 from keras import ops
@@ -75,28 +76,69 @@ class PReLU(keras.layers.PReLU):
 
     Keras writes PReLU as relu(x) - alpha * relu(-x): five element-wise passes over the tensor
     forward and about seven in its automatic gradient; here one select forward and, backward, a
-    select for the input and a product-sum for the slope. This matters for the memory-bound ENet
-    (benchmarks.speed). At exactly x = 0 the input gradient is alpha * upstream rather than Keras'
-    0 (a set of measure zero).
+    select for the input and a product-sum for the slope, fused by XLA on TensorFlow
+    (`_tensorflow_prelu`). This matters for the memory-bound ENet (benchmarks.speed). At exactly
+    x = 0 the input gradient is alpha * upstream rather than Keras' 0 (a set of measure zero).
     """
 
     def call(self, inputs):
         alpha = ops.cast(self.alpha, inputs.dtype)
         # alpha has the input's shape without the batch axis, 1 on the shared axes.
-        summed_axes = [0] + [axis + 1 for axis, size in enumerate(alpha.shape) if size == 1]
+        summed_axes = tuple([0] + [axis + 1 for axis, size in enumerate(alpha.shape) if size == 1])
+        if on_tensorflow() and not _EXPORTING.get():
+            return _tensorflow_prelu(inputs, alpha, summed_axes)
+        return _prelu(inputs, alpha, summed_axes)
 
-        @ops.custom_gradient
-        def prelu(x, slope):
-            def gradient(*args, upstream=None):
-                upstream = args[0] if upstream is None else upstream
-                # The slope's gradient sums millions of terms: in float32 even under mixed precision.
-                slope_gradient = ops.sum(ops.cast(upstream * ops.minimum(x, 0), "float32"),
-                                         axis=summed_axes, keepdims=True)[0]
-                return ops.where(x > 0, upstream, upstream * slope), ops.cast(slope_gradient, slope.dtype)
 
-            return ops.where(x > 0, x, x * slope), gradient
+def _prelu(inputs, alpha, summed_axes):
+    @ops.custom_gradient
+    def prelu(x, slope):
+        def gradient(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            # The slope's gradient sums millions of terms: in float32 even under mixed precision.
+            slope_gradient = ops.sum(ops.cast(upstream * ops.minimum(x, 0), "float32"),
+                                     axis=summed_axes, keepdims=True)[0]
+            return ops.where(x > 0, upstream, upstream * slope), ops.cast(slope_gradient, slope.dtype)
 
-        return prelu(inputs, alpha)
+        return ops.where(x > 0, x, x * slope), gradient
+
+    return prelu(inputs, alpha)
+
+
+def _tensorflow_prelu(inputs, alpha, summed_axes):
+    """`_prelu` on TensorFlow with its element-wise passes fused by XLA: one pass forward and one
+    backward, where TF's own kernels make three each. The slope's sum stays outside XLA, whose CPU
+    reductions are slower than TF's. XLA inlines the kernels where the whole step is compiled."""
+    import tensorflow as tf
+
+    forward, backward = _xla_prelu_kernels()
+
+    @tf.custom_gradient
+    def prelu(x, slope):
+        def gradient(upstream):
+            input_gradient, slope_terms = backward(x, slope, upstream)
+            slope_gradient = tf.reduce_sum(slope_terms, axis=summed_axes, keepdims=True)[0]
+            return input_gradient, tf.cast(slope_gradient, slope.dtype)
+
+        return forward(x, slope), gradient
+
+    return prelu(inputs, alpha)
+
+
+@functools.cache
+def _xla_prelu_kernels():
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True)
+    def forward(x, slope):
+        return tf.where(x > 0, x, x * slope)
+
+    @tf.function(jit_compile=True)
+    def backward(x, slope, upstream):
+        # The slope's terms in float32, as in `_prelu`.
+        return tf.where(x > 0, upstream, upstream * slope), tf.cast(upstream * tf.minimum(x, 0), tf.float32)
+
+    return forward, backward
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -1,3 +1,5 @@
+import contextlib
+
 import keras
 import numpy as np
 import pytest
@@ -166,7 +168,8 @@ def test_exportable_unpooling_inverts_the_exportable_pooling():
 
 @pytest.mark.parametrize("shared_axes", [[1, 2], None])
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_prelu_matches_keras_prelu_values_and_gradients(shared_axes, policy):
+@pytest.mark.parametrize("path", [contextlib.nullcontext, for_export], ids=["xla_fused", "keras_ops"])
+def test_prelu_matches_keras_prelu_values_and_gradients(shared_axes, policy, path):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(3, 5, 4, 6)).astype("float32")
     x[np.abs(x) < 1e-3] = 0.5  # the gradients differ only at exactly 0
@@ -181,7 +184,7 @@ def test_prelu_matches_keras_prelu_values_and_gradients(shared_axes, policy):
     weights = tf.constant(rng.normal(size=x.shape).astype("float32"))
     results = []
     for layer in (lean, reference):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape() as tape, path():
             tape.watch(x)
             y = layer(x)
             loss = tf.reduce_sum(tf.cast(y, "float32") * weights)
