@@ -37,3 +37,31 @@ def scan_cache(tmp_path_factory):
     """The data scan's cache (datasets.scan) in a folder of this test session, not the user's."""
     os.environ["SEGPAPERS_CACHE"] = str(tmp_path_factory.mktemp("scan_cache"))
     yield Path(os.environ["SEGPAPERS_CACHE"])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def jax_compilation_cache(tmp_path_factory):
+    """One JAX compilation cache for the session's processes under Keras' JAX backend (they inherit the
+    environment): a run resumed, a second worker or the same step in another test loads the programs
+    the first compiled instead of compiling them again (a tiny SegNet-Basic run: 48 -> 20 s of CPU).
+    Shared by pytest-xdist's workers; a half-written entry is a warning and a recompilation in JAX."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax_cache"
+    folder.mkdir(exist_ok=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # also the many small eager programs
+    yield folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A run folder of train.py's tiny SegNet-Basic (one epoch of two steps on the synthetic data), trained
+    once per test process for the tests that only need a checkpoint. Read-only: a test that writes into
+    a run folder copies it first."""
+    from segpapers import train
+    from tests.model_checks import TINY_RUN
+
+    run = tmp_path_factory.mktemp("tiny_run") / "run"
+    train.main(["--model", "segnet_basic", *TINY_RUN, "--epochs", "1", "--steps-per-epoch", "2",
+                "--eval-split", "none", "--output", str(run)])
+    return run

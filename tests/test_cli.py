@@ -167,10 +167,8 @@ def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(
     assert model.get_layer("conv1").compute_dtype == "bfloat16" and model.get_layer("conv1").kernel.dtype == "float32"
 
 
-def test_evaluate_refuses_a_dataset_with_another_class_count(tmp_path):
-    run = tmp_path / "run"
-    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
-                "--eval-split", "none", "--output", str(run)])
+def test_evaluate_refuses_a_dataset_with_another_class_count(tmp_path, tiny_run):
+    run = tiny_run
     camvid_dir = tmp_path / "camvid"
     camvid_dir.mkdir()
     with pytest.raises(UserError, match="predicts 6 classes"):
@@ -286,10 +284,8 @@ def test_distribute_flag_trains_under_mirrored_strategy(tmp_path, monkeypatch):
     assert history_epochs(run) == [0] and len(strategies) == 1
 
 
-def test_evaluate_scores_with_and_without_the_crf_in_one_pass(tmp_path):
-    run = tmp_path / "run"
-    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2",
-                "--eval-split", "none", "--output", str(run)])
+def test_evaluate_scores_with_and_without_the_crf_in_one_pass(tmp_path, tiny_run):
+    run = tiny_run
     params = tmp_path / "crf.json"
     params.write_text(json.dumps({"best": {"bilateral_sxy": 30.0, "iterations": 2}}))
     result = evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "4", "--crf",
@@ -316,10 +312,8 @@ def test_crf_parameters_come_from_a_file_a_preset_or_the_schedule_then_single_ov
         resolved({}, overrides=["sxy=3"])
 
 
-def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
-                "--eval-split", "none", "--output", str(run)])
+def test_crf_grid_search_writes_the_best_parameters(tmp_path, monkeypatch, tiny_run):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
     monkeypatch.setattr(scoring, "CRF_GRID", {"bilateral_sxy": (10, 40), "iterations": (1,)})
     evaluate.main(["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "2",
                    "--crf-search", str(tmp_path / "best.json")])
@@ -349,10 +343,8 @@ def test_a_protocol_validating_every_few_epochs_selects_on_recomputed_statistics
     assert json.loads((run / "model.keras.json").read_text())["epoch"] in (3, 4)
 
 
-def test_a_run_directory_is_not_resumed_with_another_model(tmp_path):
-    run = tmp_path / "run"
-    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
-                "--eval-split", "none", "--output", str(run)])
+def test_a_run_directory_is_not_resumed_with_another_model(tmp_path, tiny_run):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
     with pytest.raises(UserError, match="holds a run with other settings:\n  model: 'segnet_basic' -> 'unet_same'"):
         train.main(["--model", "unet_same", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
                     "--eval-split", "none", "--output", str(run)])
@@ -394,10 +386,8 @@ def test_more_epochs_continue_a_finished_run_and_fewer_are_refused(tmp_path, cap
     assert not list((run / "backup").glob("*.bkp"))  # a finished run keeps its last state once
 
 
-def test_a_foreign_config_next_to_a_checkpoint_is_refused(tmp_path):
-    run = tmp_path / "run"
-    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1",
-                "--eval-split", "none", "--output", str(run)])
+def test_a_foreign_config_next_to_a_checkpoint_is_refused(tmp_path, tiny_run):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
     (run / "config.json").write_text(json.dumps({"model": "segnet_basic", "num_classes": "six"}))
     with pytest.raises(ValueError, match="config.json is not a run config written by train.py: .*num_classes"):
         evaluate.main(["--checkpoint", str(run / "model.keras"), "--limit", "1"])
@@ -416,10 +406,8 @@ def test_a_bad_flag_is_one_line_and_exit_status_2_before_any_folder_is_made(tmp_
         train.main(["--model", "segnet_basic", *TINY, "--steps-per-epoch", "-1", "--output", str(tmp_path / "run")])
 
 
-def test_evaluate_never_replaces_a_results_file_without_overwrite(tmp_path):
-    run = tmp_path / "run"
-    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "1", "--val-steps", "1",
-                "--output", str(run), "--eval-split", "none"])
+def test_evaluate_never_replaces_a_results_file_without_overwrite(tmp_path, tiny_run):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
     flags = ["--checkpoint", str(run / "model.keras"), "--split", "val", "--limit", "1"]
     evaluate.main(flags)
     written = (run / "results_synthetic_val.json").read_bytes()

@@ -15,12 +15,9 @@ from tests.model_checks import TINY_RUN as TINY
 
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    run = tmp_path_factory.mktemp("run")
-    train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2",
-                "--eval-split", "none", "--output", str(run)])
-    return run / "model.keras"
+@pytest.fixture
+def checkpoint(tiny_run):
+    return tiny_run / "model.keras"
 
 
 @pytest.fixture
