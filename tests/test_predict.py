@@ -9,9 +9,7 @@ from PIL import Image
 
 from segpapers import evaluate
 from segpapers import predict
-from segpapers import train
 from segpapers.common.errors import UserError
-from tests.model_checks import TINY_RUN as TINY
 
 
 
