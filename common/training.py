@@ -1,8 +1,10 @@
 """Pieces of the training loop that follow a `Schedule`: optimizer, learning-rate policy, weight
 decay and the callbacks that make long runs safe (resume, checkpoints, logs, NaN stop)."""
 import contextlib
+import functools
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -229,9 +231,18 @@ class TrainingClock(keras.callbacks.Callback):
 
 def save_model_atomically(model, path):
     """Saves to a temporary file and renames it: a kill never leaves half a checkpoint."""
+    _write_atomically(model.save, path)
+
+
+def copy_atomically(source, path):
+    """Copies the file `source` to `path` as `save_model_atomically` writes it."""
+    _write_atomically(functools.partial(shutil.copyfile, source), path)
+
+
+def _write_atomically(write, path):
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    model.save(temporary)
+    write(temporary)
     os.replace(temporary, path)
 
 

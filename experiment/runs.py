@@ -23,8 +23,8 @@ from segpapers.common.errors import UserError
 from segpapers.common.losses import SegmentationCrossEntropy
 from segpapers.common.schedule import Stage, schedule_differences
 from segpapers.common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
-                             compile_for_training, global_dtype_policy, save_model_atomically, start_multi_worker,
-                             transfer_weights)
+                             compile_for_training, copy_atomically, global_dtype_policy, save_model_atomically,
+                             start_multi_worker, transfer_weights)
 from segpapers.common.weight_map import unet_weight_map
 from segpapers.datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 from segpapers.experiment.spec import Experiment
@@ -110,19 +110,19 @@ def _fit(experiment):
     check_resume(output, config, schedule)
     results.write_json(config_path, config)
 
-    model, earlier_s = None, 0.0
+    selected, earlier_s = None, 0.0  # the checkpoint the last trained stage selected
     stages = stage_dirs(schedule, output)
     for stage, stage_dir in stages:
         budget_s = None if schedule.max_train_hours is None else schedule.max_train_hours * 3600 - earlier_s
-        if budget_s is not None and budget_s <= 0 and model is not None:
+        if budget_s is not None and budget_s <= 0 and selected is not None:
             print(f"the {schedule.max_train_hours} h training budget is spent: stage {stage.name!r} is not trained")
             break
         loss = loss_with(stage_weights.get(stage.name, weights))
-        model = train_stage(experiment, stage, stage_dir, build, model, schedule, loss, batches, steps_per_epoch,
-                            input_size, budget_s)
+        selected = train_stage(experiment, stage, stage_dir, build, selected, schedule, loss, batches,
+                               steps_per_epoch, input_size, budget_s)
         earlier_s += stage_seconds(stage_dir)
     if len(stages) > 1:
-        save_model_atomically(model, output / "model.keras")
+        copy_atomically(selected, output / "model.keras")
     config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1)}
     results.write_json(config_path, config)
     return Run(experiment, output / "model.keras", config, eval_split)
@@ -316,7 +316,8 @@ def resumed_epoch(backup_dir):
 
 def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, batches, steps_per_epoch, input_size,
                 budget_s=None):
-    """Trains one stage in `stage_dir` (resumable) from `previous`'s weights; returns the selected model.
+    """Trains one stage in `stage_dir` (resumable) from the weights of the checkpoint `previous` (a
+    path, or None); returns the path of the checkpoint it selected.
 
     `batches` is (a function of (first_epoch, epochs) giving the training stream, validation
     batches or None, the un-augmented training batches batch-norm statistics are recomputed from).
@@ -325,17 +326,16 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
     """
     stage_dir.mkdir(parents=True, exist_ok=True)
     strategy = tf.distribute.MirroredStrategy() if experiment.distribute == "mirrored" else tf.distribute.get_strategy()
-    done = stage_dir / "done.json"
+    done, selected = stage_dir / "done.json", stage_dir / "model.keras"
     if done.exists():
         finished = results.read_json(done)
         if finished["stopped_early"] or finished["epochs"] >= stage.epochs:
-            with strategy.scope():
-                return checkpoints.load_model(stage_dir / "model.keras")
+            return selected
         done.unlink()  # more epochs were asked for (check_extendable): train on from the last one
     with strategy.scope():
         model = build(**stage.model_options)
         if previous is not None:
-            transfer_weights(previous, model)
+            transfer_weights(checkpoints.load_model(previous), model)
         stage_schedule = schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,
                                           epochs=stage.epochs, stages=())
         compile_for_training(model, stage_schedule, loss, steps_per_epoch)
@@ -360,15 +360,14 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
                   verbose=experiment.verbose, shuffle=False)  # the pipeline shuffles
     except NonFiniteLoss as error:
         raise UserError(f"training stopped in stage {stage.name!r}: {error}") from None
-    if not (stage_dir / "model.keras").exists():  # stopped (time budget) before any epoch validated
-        save_model_atomically(model, stage_dir / "model.keras")
+    if not selected.exists():  # stopped (time budget) before any epoch validated
+        save_model_atomically(model, selected)
     for spare in (stage_dir / "backup").glob("*.bkp"):  # the last epoch's state is kept once, for more --epochs
         spare.unlink()
     results.write_json(stage_dir / "done.json", {"stage": stage.name, "epochs": stage.epochs,
                                                  "epochs_trained": len(read_history(stage_dir)),
                                                  "stopped_early": bool(model.stop_training)})
-    with strategy.scope():
-        return checkpoints.load_model(stage_dir / "model.keras")
+    return selected
 
 
 def read_history(stage_dir):
