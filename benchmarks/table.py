@@ -590,25 +590,32 @@ def peaks_by_run(speed):
 
 def bfloat16_summary(rows):
     """mixed_bfloat16's speed-up over float32 per model (TensorFlow graph rows, not XLA), in one sentence;
-    empty without models measured in both."""
+    empty without models measured in both. A model's two precisions are compared only where one run
+    measured both (--update): the machine's speed drifts between runs."""
     plain = {(row["model"], row["precision"]): row for row in rows if not row.get("xla") and "error" not in row}
-    speedups = {"training": {}, "inference": {}}
+    speedups, other_runs = {"training": {}, "inference": {}}, []
     for (model, precision), row in plain.items():
         if precision == "mixed_bfloat16" and (model, "float32") in plain:
+            if plain[(model, "float32")].get("command") != row.get("command"):
+                other_runs.append(model)
+                continue
             for what, key in (("training", "train_ms_per_image"), ("inference", "infer_ms_per_image")):
                 speedups[what][model] = plain[(model, "float32")][key] / row[key]
 
+    skipped = (f" Not compared: {', '.join(sorted(other_runs))}, whose precisions were measured by different runs."
+               if other_runs else "")
     if not speedups["training"]:
-        return ""
+        return skipped.lstrip()
 
     def words(by_model):
         faster = [speedup for speedup in by_model.values() if speedup > 1]
         others = sorted(model for model, speedup in by_model.items() if speedup <= 1)
-        text = f"{min(faster):.1f}-{max(faster):.1f}x faster" if faster else "nowhere faster"
+        spread = sorted({f"{min(faster):.1f}", f"{max(faster):.1f}"}, key=float) if faster else []
+        text = f"{'-'.join(spread)}x faster" if faster else "nowhere faster"
         return text + (f", not faster for {', '.join(others)}" if others else "")
 
     return ("mixed_bfloat16 against float32 (the rows above without XLA): training "
-            f"{words(speedups['training'])}; inference {words(speedups['inference'])}.")
+            f"{words(speedups['training'])}; inference {words(speedups['inference'])}.{skipped}")
 
 
 def profile_section(profile, top=10):

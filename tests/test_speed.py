@@ -137,6 +137,12 @@ def test_bfloat16_speedups_are_computed_from_the_rows():
     assert table.bfloat16_summary(rows) == ("mixed_bfloat16 against float32 (the rows above without XLA): training "
                                             "2.0-4.0x faster, not faster for enet; inference 2.0-3.0x faster, "
                                             "not faster for segnet.")
+    rows[3]["command"] = "python -m benchmarks.speed --models enet --precisions mixed_bfloat16 --update"
+    assert table.bfloat16_summary(rows) == ("mixed_bfloat16 against float32 (the rows above without XLA): training "
+                                            "2.0-4.0x faster; inference 2.0x faster, not faster for segnet. "
+                                            "Not compared: enet, whose precisions were measured by different runs.")
+    assert table.bfloat16_summary(rows[2:4]) == ("Not compared: enet, whose precisions were measured by different "
+                                                 "runs.")
 
 
 def test_keras_and_pytorch_are_compared_only_within_one_run():
