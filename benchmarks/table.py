@@ -610,8 +610,11 @@ def bfloat16_summary(rows):
     def words(by_model):
         faster = [speedup for speedup in by_model.values() if speedup > 1]
         others = sorted(model for model, speedup in by_model.items() if speedup <= 1)
-        spread = sorted({f"{min(faster):.1f}", f"{max(faster):.1f}"}, key=float) if faster else []
-        text = f"{'-'.join(spread)}x faster" if faster else "nowhere faster"
+        if faster:
+            low, high = f"{min(faster):.1f}", f"{max(faster):.1f}"
+            text = f"{low}x faster" if low == high else f"{low}-{high}x faster"
+        else:
+            text = "nowhere faster"
         return text + (f", not faster for {', '.join(others)}" if others else "")
 
     return ("mixed_bfloat16 against float32 (the rows above without XLA): training "
