@@ -45,8 +45,9 @@ def parse_args(argv=None):
                           "the schedule's on its own dataset, else the size of the first training image)")
     schedule.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS)
     schedule.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy (default: the schedule's, "
-                          "float32): mixed_float16 for GPUs; mixed_bfloat16 for CPUs with AMX, where it trains the "
-                          "convolution-heavy models several times faster (not ENet; BENCHMARKS.md)")
+                          "and float32 for a schedule's mixed_bfloat16 on a CPU without bfloat16 units): mixed_float16 "
+                          "for GPUs; mixed_bfloat16 for CPUs with AMX, where it trains the convolution-heavy models "
+                          "several times faster (not ENet; BENCHMARKS.md)")
     parser.add_argument("--backbone-weights", help="local Keras VGG16 weights file for VGG-based models "
                         "(default: random init, recorded as a deviation in the results)")
     parser.add_argument("--model-option", action="append", default=[], type=argument_type(parse_model_option), metavar="KEY=VALUE",

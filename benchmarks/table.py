@@ -125,7 +125,20 @@ def what_was_cut(name, config):
     """A run's departures from the paper: model deviations, the protocol's overrides of the paper's recipe
     (each with its reason, from the run's recorded schedule) and the protocol's notes."""
     overrides = deviation_lines(config["schedule"])
-    return "; ".join(config.get("deviations", []) + overrides + [protocol_notes(name, config)]).strip("; ")
+    return "; ".join(config.get("deviations", []) + overrides + precision_line(config)
+                     + [protocol_notes(name, config)]).strip("; ")
+
+
+def precision_line(config):
+    """Where a run trained in other dtype policies than its schedule's (a CPU without bfloat16 units),
+    which epochs in which: [] otherwise."""
+    spans = config.get("trained_precisions", [])
+    if all(span["precision"] == config["schedule"].get("precision", "float32") for span in spans):
+        return []
+    staged = len({span["stage"] for span in spans}) > 1
+    text = ", ".join(f"{span['precision']} ({span['stage'] + ' ' if staged else ''}epochs {span['first_epoch']}-"
+                     f"{span['last_epoch']})" for span in spans)
+    return [f"trained in {text}" + (f": {config['precision_fallback']}" if config.get("precision_fallback") else "")]
 
 
 def run_row(name, path, data):

@@ -65,11 +65,14 @@ def code_version():
 def environment():
     import keras
     import tensorflow as tf
+
+    from segpapers.common import backends
     backend = keras.backend.backend()
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "keras_backend": backend, **({} if backend == "tensorflow" else
                                          {backend: importlib.metadata.version(backend)}),
-            "machine": platform.machine(), "cpus": os.cpu_count()}
+            "machine": platform.machine(), "cpus": os.cpu_count(), "cpu": backends.cpu(),
+            "cpu_bfloat16_units": backends.cpu_has_bfloat16_units()}
 
 
 def with_headline(data):

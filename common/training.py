@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from segpapers.common import metrics, results
+from segpapers.common import backends, metrics, results
 
 
 @contextlib.contextmanager
@@ -23,6 +23,25 @@ def global_dtype_policy(name):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+NO_BFLOAT16_UNITS = ("this CPU has no bfloat16 units (AVX512-BF16/AMX): TensorFlow emulates bfloat16 on it, "
+                     "far slower than float32 (the schedule's mixed_bfloat16 is a speed choice; train.py --precision "
+                     "mixed_bfloat16 insists)")
+
+
+def machine_precision(schedule, asked=False):
+    """(the dtype policy a run of `schedule` trains in here, why it is not the schedule's or None).
+
+    A schedule's mixed_bfloat16 is a speed choice (adopted after an A/B showed float32's curves) that
+    holds only where bfloat16 is computed natively: on a CPU-only machine whose CPU lacks bfloat16
+    units it falls back to float32, the papers' own precision, unless `asked` (the command line set it).
+    """
+    precision = schedule.precision
+    cpu_only = all(device.lower().startswith("cpu") for device in keras.distribution.list_devices())
+    if precision == "mixed_bfloat16" and not asked and cpu_only and backends.cpu_has_bfloat16_units() is False:
+        return "float32", NO_BFLOAT16_UNITS
+    return precision, None
 
 
 DISTRIBUTIONS = ("none", "mirrored", "multi-worker")  # train.py --distribute
@@ -210,19 +229,31 @@ def transfer_weights(source, target):
 
 class TrainingClock(keras.callbacks.Callback):
     """Keeps the training time summed over every sitting of a resumed run, up to the last epoch, and
-    stops the training once it passes `budget_s` (None: no limit)."""
+    stops the training once it passes `budget_s` (None: no limit). Each sitting is also listed with
+    its epochs, seconds, dtype policy and CPU, since a run resumed on another machine mixes their speeds."""
 
     def __init__(self, path, budget_s=None):
         super().__init__()
         self.path, self.budget_s = Path(path), budget_s
 
     def on_train_begin(self, logs=None):
-        self.previous = results.read_json(self.path)["seconds"] if self.path.exists() else 0.0
+        recorded = results.read_json(self.path) if self.path.exists() else {"seconds": 0.0}
+        self.previous, self.sittings = recorded["seconds"], recorded.get("sittings", [])
+        self.sitting = None
         self.start = time.perf_counter()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.sitting is None:
+            self.sitting = {"first_epoch": epoch + 1, "last_epoch": epoch + 1, "seconds": 0.0,
+                            "precision": keras.mixed_precision.global_policy().name, "cpu": backends.cpu()}
+            self.sittings = [*self.sittings, self.sitting]
+
     def on_epoch_end(self, epoch, logs=None):
-        seconds = self.previous + time.perf_counter() - self.start
-        results.write_json(self.path, {"seconds": seconds})
+        self.on_epoch_begin(epoch)  # a no-op after fit's own call
+        elapsed = time.perf_counter() - self.start
+        self.sitting.update(last_epoch=epoch + 1, seconds=round(elapsed, 1))
+        seconds = self.previous + elapsed
+        results.write_json(self.path, {"seconds": seconds, "sittings": self.sittings})
         if self.budget_s is not None and seconds >= self.budget_s:
             self.model.stop_training = True
             print(f"stopping after epoch {epoch + 1}: {seconds / 3600:.2f} h of training reach the budget of "

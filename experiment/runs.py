@@ -23,8 +23,8 @@ from segpapers.common.errors import UserError
 from segpapers.common.losses import SegmentationCrossEntropy
 from segpapers.common.schedule import Stage, schedule_differences
 from segpapers.common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
-                             compile_for_training, copy_atomically, global_dtype_policy, save_model_atomically,
-                             start_multi_worker, transfer_weights)
+                             compile_for_training, copy_atomically, global_dtype_policy, machine_precision,
+                             save_model_atomically, start_multi_worker, transfer_weights)
 from segpapers.common.weight_map import unet_weight_map
 from segpapers.datasets.pipeline import Augmentation, eval_pipeline, fit_labels_to_output, train_pipeline
 from segpapers.experiment.spec import Experiment
@@ -46,11 +46,14 @@ class Run:
 
 def fit(experiment):
     """Trains every stage of `experiment`'s schedule (resuming whatever its folder holds); returns the Run."""
-    with global_dtype_policy(experiment.schedule.precision):
-        return _fit(experiment)
+    precision, fallback = machine_precision(experiment.schedule, asked=experiment.asked_precision is not None)
+    if fallback:
+        print(f"training in {precision}, not the schedule's {experiment.schedule.precision}: {fallback}")
+    with global_dtype_policy(precision):
+        return _fit(experiment, precision, fallback)
 
 
-def _fit(experiment):
+def _fit(experiment, precision, fallback):
     if experiment.distribute == "multi-worker":
         worker = start_multi_worker(experiment.schedule.batch_size)
         if worker:  # the chief writes the run; every other worker keeps its own copy, to resume from
@@ -100,6 +103,10 @@ def _fit(experiment):
         "steps_per_epoch": steps_per_epoch,
         "seed": experiment.seed,
         "params": build().count_params(),
+        # The policy trained in (also per sitting, train_time.json): not a resume setting, as a
+        # schedule adopts mixed_bfloat16 only where it trains like float32 (benchmarks.precision_ab).
+        "precision": precision,
+        **({"precision_fallback": fallback} if fallback else {}),
         "model_options": options,
         "deviations": papers.deviations(experiment.model, options),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -123,7 +130,8 @@ def _fit(experiment):
         earlier_s += stage_seconds(stage_dir)
     if len(stages) > 1:
         copy_atomically(selected, output / "model.keras")
-    config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1)}
+    config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1),
+              "trained_precisions": trained_precisions(schedule, output)}
     results.write_json(config_path, config)
     return Run(experiment, output / "model.keras", config, eval_split)
 
@@ -383,6 +391,26 @@ def stage_seconds(stage_dir):
     """The training time of the stage in `stage_dir` so far, summed over its sittings."""
     clock = Path(stage_dir) / "train_time.json"
     return results.read_json(clock)["seconds"] if clock.exists() else 0.0
+
+
+def trained_precisions(schedule, output):
+    """The dtype policies the run in `output` trained in, as {stage, precision, first_epoch, last_epoch}
+    runs of consecutive sittings (train_time.json); epochs before the first recorded sitting (older
+    code kept none) trained in the schedule's precision, the only one that code used."""
+    spans = []
+    for stage, stage_dir in stage_dirs(schedule, output):
+        clock = Path(stage_dir) / "train_time.json"
+        sittings = results.read_json(clock).get("sittings", []) if clock.exists() else []
+        unrecorded = (sittings[0]["first_epoch"] - 1) if sittings else len(read_history(stage_dir))
+        if unrecorded:
+            sittings = [{"first_epoch": 1, "last_epoch": unrecorded, "precision": schedule.precision}, *sittings]
+        for sitting in sittings:
+            if spans and spans[-1]["stage"] == stage.name and spans[-1]["precision"] == sitting["precision"]:
+                spans[-1]["last_epoch"] = sitting["last_epoch"]
+            else:
+                spans.append({"stage": stage.name, "precision": sitting["precision"],
+                              "first_epoch": sitting["first_epoch"], "last_epoch": sitting["last_epoch"]})
+    return spans
 
 
 def train_seconds(schedule, output):

@@ -40,6 +40,9 @@ class Experiment:
     val_steps: int | None = None  # a cap on the validation batches per epoch
     deterministic: bool = False
     distribute: str = "none"  # one of common.training.DISTRIBUTIONS
+    # --precision, kept even where it equals the schedule's: a dtype policy asked for is never swapped
+    # for float32 on a CPU without bfloat16 units (common.training.machine_precision).
+    asked_precision: str | None = None
     verbose: int = 1
 
     @classmethod
@@ -72,7 +75,8 @@ class Experiment:
         if size is not None and tuple(size) != schedule.input_size:
             schedule = schedule.override(input_size=(tuple(size), "--input-size"))
         return cls(model=model, protocol=protocol, schedule=schedule, dataset=dataset, output=Path(output),
-                   model_options=options, input_size=tuple(size) if size else None, **settings)
+                   model_options=options, input_size=tuple(size) if size else None,
+                   asked_precision=changes.get("precision"), **settings)
 
 
 def flag_name(field):

@@ -20,7 +20,7 @@ from segpapers import papers
 from segpapers import train
 from segpapers.common.crf import DEFAULT_PRESET, PRESETS
 from segpapers.common.errors import UserError
-from segpapers.common import training
+from segpapers.common import backends, training
 from segpapers.experiment import Experiment, cli, load_checkpoint, runs, score, scoring
 from segpapers.experiment.prediction import export
 from tests.model_checks import TINY as TINY_CONFIGURATIONS, TINY_RUN as TINY
@@ -165,6 +165,32 @@ def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(
     assert keras.mixed_precision.global_policy().name == "float32"
     model = keras.models.load_model(run / "model.keras", safe_mode=True)
     assert model.get_layer("conv1").compute_dtype == "bfloat16" and model.get_layer("conv1").kernel.dtype == "float32"
+
+
+def test_a_schedules_bfloat16_becomes_float32_without_bfloat16_units_and_the_run_resumes_across(tmp_path,
+                                                                                                 monkeypatch):
+    """SegNet-Basic's paper protocol trains in mixed_bfloat16 (its A/B passed): started on a CPU with
+    bfloat16 units and resumed on one without, the run continues in float32, each sitting recorded."""
+    assert papers.get_schedule("segnet_basic", "paper").precision == "mixed_bfloat16"
+    schedule_precision = [flag for flag in TINY if flag not in ("--precision", "float32")]
+    run = tmp_path / "run"
+    flags = ["--model", "segnet_basic", *schedule_precision, "--steps-per-epoch", "1", "--val-steps", "1",
+             "--eval-split", "none", "--output", str(run)]
+    monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: True)
+    train.main([*flags, "--epochs", "1"])
+    monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: False)
+    train.main([*flags, "--epochs", "2"])
+    config = json.loads((run / "config.json").read_text())
+    assert config["schedule"]["precision"] == "mixed_bfloat16"  # the protocol's, unchanged
+    assert config["precision"] == "float32" and config["precision_fallback"] == training.NO_BFLOAT16_UNITS
+    sittings = json.loads((run / "train_time.json").read_text())["sittings"]
+    assert [(s["first_epoch"], s["last_epoch"], s["precision"]) for s in sittings] == [
+        (1, 1, "mixed_bfloat16"), (2, 2, "float32")]
+    assert [(s["precision"], s["first_epoch"], s["last_epoch"]) for s in config["trained_precisions"]] == [
+        ("mixed_bfloat16", 1, 1), ("float32", 2, 2)]
+    assert history_epochs(run) == [0, 1]
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert model.get_layer("conv1").compute_dtype == "float32"
 
 
 def test_evaluate_refuses_a_dataset_with_another_class_count(tmp_path, tiny_run):

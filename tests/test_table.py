@@ -300,3 +300,12 @@ def test_backbone_weights_reach_the_training_and_the_rerun_command(tmp_path, mon
     args = argparse.Namespace(model="segnet", protocol="cpu", backbone_weights="vgg16.h5", no_crf=True)
     assert run.rerun_command(args, "segnet") == ("python -m benchmarks.run --model segnet --protocol cpu "
                                        "--backbone-weights vgg16.h5 --no-crf")
+
+
+def test_a_run_trained_partly_in_another_precision_says_which_epochs_in_which():
+    schedule = {"precision": "mixed_bfloat16"}
+    spans = [{"stage": "train", "precision": "mixed_bfloat16", "first_epoch": 1, "last_epoch": 25},
+             {"stage": "train", "precision": "float32", "first_epoch": 26, "last_epoch": 30}]
+    assert table.precision_line({"schedule": schedule, "trained_precisions": spans[:1]}) == []
+    assert table.precision_line({"schedule": schedule, "trained_precisions": spans, "precision_fallback": "no units"}) \
+        == ["trained in mixed_bfloat16 (epochs 1-25), float32 (epochs 26-30): no units"]

@@ -8,8 +8,9 @@ import tensorflow as tf
 
 from segpapers.common.schedule import Schedule, Stage
 from segpapers.common.layers import BatchNormalization, PReLU
+from segpapers.common import backends
 from segpapers.common.training import (SelectedCheckpoint, TrainingClock, apply_weight_decay, learning_rate,
-                             recompute_batch_norm_statistics, transfer_weights)
+                             machine_precision, recompute_batch_norm_statistics, transfer_weights)
 from segpapers.datasets.pipeline import fit_labels_to_output
 
 BASE = dict(dataset="camvid", input_size=(8, 8), batch_size=2, learning_rate=0.1, source="test")
@@ -137,6 +138,42 @@ def test_training_clock_adds_up_across_sittings(tmp_path):
     clock.on_train_begin()  # another sitting
     clock.on_epoch_end(0)
     assert json.loads((tmp_path / "t.json").read_text())["seconds"] > first
+
+
+def test_training_clock_lists_each_sitting_with_its_epochs_and_dtype_policy(tmp_path):
+    clock = TrainingClock(tmp_path / "t.json")
+    for policy, epochs in (("mixed_bfloat16", (0, 1)), ("float32", (2,))):
+        keras.mixed_precision.set_global_policy(policy)
+        clock.on_train_begin()
+        for epoch in epochs:
+            clock.on_epoch_begin(epoch)
+            clock.on_epoch_end(epoch)
+    keras.mixed_precision.set_global_policy("float32")
+    recorded = json.loads((tmp_path / "t.json").read_text())
+    assert [(s["first_epoch"], s["last_epoch"], s["precision"]) for s in recorded["sittings"]] == [
+        (1, 2, "mixed_bfloat16"), (3, 3, "float32")]
+    assert recorded["seconds"] == pytest.approx(sum(s["seconds"] for s in recorded["sittings"]), abs=0.2)
+    assert recorded["sittings"][0]["cpu"] == backends.cpu()
+
+
+@pytest.mark.parametrize("units, asked, expected", [(False, False, "float32"), (False, True, "mixed_bfloat16"),
+                                                    (True, False, "mixed_bfloat16"), (None, False, "mixed_bfloat16")])
+def test_a_schedules_bfloat16_falls_back_to_float32_only_on_a_cpu_known_to_lack_bfloat16_units(
+        monkeypatch, units, asked, expected):
+    monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: units)
+    precision, why = machine_precision(Schedule(**BASE, epochs=1, precision="mixed_bfloat16"), asked)
+    assert precision == expected and (why is not None) == (expected != "mixed_bfloat16")
+    assert machine_precision(Schedule(**BASE, epochs=1), asked) == ("float32", None)
+
+
+def test_cpu_bfloat16_units_are_read_from_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(backends, "_cpuinfo", lambda: ("a CPU", {"avx2", "fma"}))
+    monkeypatch.setattr(backends.platform, "machine", lambda: "x86_64")
+    assert backends.cpu_has_bfloat16_units() is False and backends.cpu() == "a CPU"
+    monkeypatch.setattr(backends, "_cpuinfo", lambda: ("a CPU", {"avx2", "avx512_bf16", "amx_bf16"}))
+    assert backends.cpu_has_bfloat16_units() is True
+    monkeypatch.setattr(backends, "_cpuinfo", lambda: (None, None))
+    assert backends.cpu_has_bfloat16_units() is None
 
 
 def test_training_clock_stops_the_run_at_its_budget(tmp_path):
