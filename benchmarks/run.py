@@ -58,7 +58,7 @@ STATE_LIMIT_MB = 20  # a packed run state larger than this is not meant for the 
 
 def without_optimizer(checkpoint, path):
     """Saves the `.keras` checkpoint's model to `path` without its optimizer state; returns `path`."""
-    load_checkpoint(checkpoint)[0].save(path)  # loaded uncompiled
+    load_checkpoint(checkpoint, as_trained=True)[0].save(path)  # loaded uncompiled
     return path
 
 

@@ -7,8 +7,9 @@ passes), `layers._use_tensorflow_pooling` (TF's argmax pooling), `losses._sum_ov
 (tf.distribute replicas) and `experiment.inference.forward_pass` (one `tf.function` with the
 predictor's image ops).
 
-It also says what the CPU can compute natively (`cpu`, `cpu_has_bfloat16_units`): a schedule's
-mixed_bfloat16 is a speed choice that holds only on CPUs with bfloat16 units.
+It also says what the CPU can compute natively (`cpu`, `cpu_has_bfloat16_units`,
+`emulates_bfloat16`): a schedule's mixed_bfloat16 is a speed choice that holds only on CPUs with
+bfloat16 units.
 """
 import functools
 import platform
@@ -50,3 +51,10 @@ def cpu_has_bfloat16_units():
     if flags is None or platform.machine() not in ("x86_64", "AMD64"):
         return None
     return bool(flags & set(BFLOAT16_CPU_FLAGS))
+
+
+def emulates_bfloat16():
+    """True on a machine that runs Keras on its CPU alone and whose CPU is known to lack bfloat16 units:
+    there a bfloat16 step is emulated and slower than a float32 one."""
+    cpu_only = all(device.lower().startswith("cpu") for device in keras.distribution.list_devices())
+    return cpu_only and cpu_has_bfloat16_units() is False

@@ -34,6 +34,17 @@ def load_model(path):
                               f"definitions (load it with the code that saved it): {keras_reason(error)}") from error
 
 
+def as_float32(model):
+    """`model` with every layer computing in float32 and the same weights (a mixed-precision model keeps
+    float32 variables): how a bfloat16-trained checkpoint runs on a CPU that would emulate bfloat16."""
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    converted = keras.models.clone_model(model, clone_function=float32_layer)
+    converted.set_weights(model.get_weights())
+    return converted
+
+
 def archive_config(path):
     """The archive's config.json, read without building the model: `class_name`, `config.name` and
     `config.layers` (an InputLayer's `config.batch_shape` is the input shape)."""

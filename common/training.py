@@ -38,8 +38,7 @@ def machine_precision(schedule, asked=False):
     units it falls back to float32, the papers' own precision, unless `asked` (the command line set it).
     """
     precision = schedule.precision
-    cpu_only = all(device.lower().startswith("cpu") for device in keras.distribution.list_devices())
-    if precision == "mixed_bfloat16" and not asked and cpu_only and backends.cpu_has_bfloat16_units() is False:
+    if precision == "mixed_bfloat16" and not asked and backends.emulates_bfloat16():
         return "float32", NO_BFLOAT16_UNITS
     return precision, None
 

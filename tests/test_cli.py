@@ -21,7 +21,7 @@ from segpapers import train
 from segpapers.common.crf import DEFAULT_PRESET, PRESETS
 from segpapers.common.errors import UserError
 from segpapers.common import backends, training
-from segpapers.experiment import Experiment, cli, load_checkpoint, runs, score, scoring
+from segpapers.experiment import Experiment, cli, inference, load_checkpoint, runs, score, scoring
 from segpapers.experiment.prediction import export
 from tests.model_checks import TINY as TINY_CONFIGURATIONS, TINY_RUN as TINY
 from tests.test_datasets import camvid_label, write_camvid
@@ -157,7 +157,10 @@ def test_unet_trains_with_the_eq2_weight_map_on_isbi_files(tmp_path, monkeypatch
         export(run / "model.keras", tmp_path / "export")
 
 
-def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(tmp_path):
+def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(tmp_path, monkeypatch):
+    """--precision mixed_bfloat16 is kept even on a CPU without bfloat16 units; there its checkpoint
+    is scored in float32 with the same weights (bfloat16 would be emulated), unless loaded as trained."""
+    monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: False)
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2", "--precision",
                 "mixed_bfloat16", "--eval-split", "none", "--output", str(run)])
@@ -165,6 +168,13 @@ def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(
     assert keras.mixed_precision.global_policy().name == "float32"
     model = keras.models.load_model(run / "model.keras", safe_mode=True)
     assert model.get_layer("conv1").compute_dtype == "bfloat16" and model.get_layer("conv1").kernel.dtype == "float32"
+    converted = load_checkpoint(run / "model.keras")[0]
+    assert inference.compute_dtypes(converted) == ["float32"]
+    for converted_array, trained_array in zip(converted.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(converted_array, trained_array)
+    assert "bfloat16" in inference.compute_dtypes(load_checkpoint(run / "model.keras", as_trained=True)[0])
+    monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: True)
+    assert "bfloat16" in inference.compute_dtypes(load_checkpoint(run / "model.keras")[0])
 
 
 def test_a_schedules_bfloat16_becomes_float32_without_bfloat16_units_and_the_run_resumes_across(tmp_path,
