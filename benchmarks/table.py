@@ -20,6 +20,7 @@ from segpapers.common import results
 from segpapers.common.crf import DEFAULT_PRESET, PRESETS
 from segpapers.common.flops import count_flops
 from segpapers.common.schedule import deviation_lines, schedule_differences
+from segpapers.common.training import NO_BFLOAT16_UNITS
 from segpapers.experiment import sweep
 from segpapers.papers import comparison
 
@@ -130,15 +131,15 @@ def what_was_cut(name, config):
 
 
 def precision_line(config):
-    """Where a run trained in other dtype policies than its schedule's (a CPU without bfloat16 units),
-    which epochs in which: [] otherwise."""
+    """Where a run trained in other dtype policies than its schedule's, which epochs in which: [] otherwise.
+    The only way a sitting trains in another policy is `machine_precision`'s fallback."""
     spans = config.get("trained_precisions", [])
     if all(span["precision"] == config["schedule"].get("precision", "float32") for span in spans):
         return []
     staged = len({span["stage"] for span in spans}) > 1
     text = ", ".join(f"{span['precision']} ({span['stage'] + ' ' if staged else ''}epochs {span['first_epoch']}-"
                      f"{span['last_epoch']})" for span in spans)
-    return [f"trained in {text}" + (f": {config['precision_fallback']}" if config.get("precision_fallback") else "")]
+    return [f"trained in {text} (a sitting in another policy than the schedule's: {NO_BFLOAT16_UNITS})"]
 
 
 def run_row(name, path, data):

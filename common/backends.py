@@ -34,7 +34,7 @@ def _cpuinfo():
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return None, None
-    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    fields = dict(line.split(":", 1) for line in text.split("\n\n", 1)[0].splitlines() if ":" in line)
     fields = {key.strip(): value.strip() for key, value in fields.items()}
     return fields.get("model name"), set(fields.get("flags", "").split()) or None
 
@@ -48,13 +48,14 @@ def cpu_has_bfloat16_units():
     """True where the CPU computes bfloat16 natively (AVX512-BF16 or AMX), False where /proc/cpuinfo
     lists neither flag, None where the flags cannot be read (not Linux, or not x86)."""
     flags = _cpuinfo()[1]
-    if flags is None or platform.machine() not in ("x86_64", "AMD64"):
+    if flags is None or platform.machine() != "x86_64":
         return None
     return bool(flags & set(BFLOAT16_CPU_FLAGS))
 
 
 def emulates_bfloat16():
-    """True on a machine that runs Keras on its CPU alone and whose CPU is known to lack bfloat16 units:
-    there a bfloat16 step is emulated and slower than a float32 one."""
-    cpu_only = all(device.lower().startswith("cpu") for device in keras.distribution.list_devices())
-    return cpu_only and cpu_has_bfloat16_units() is False
+    """True where the CPU is known to lack bfloat16 units and no GPU is visible: there a bfloat16 step
+    is emulated and slower than a float32 one. Starts no backend runtime (JAX's multi-worker setup
+    must come first)."""
+    from segpapers.common.console import has_gpu
+    return cpu_has_bfloat16_units() is False and not has_gpu()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keras
 
+from segpapers.common import backends
 from segpapers.common.errors import UserError
 
 ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")  # with metadata.json, what Keras 3 writes
@@ -21,17 +22,28 @@ class CheckpointError(UserError, ValueError):
     """A checkpoint that is missing, not a `.keras` archive, damaged, or not a model this code defines."""
 
 
-def load_model(path):
-    """The model in a `.keras` archive, uncompiled and in safe mode, or a `CheckpointError`.
+def load_model(path, as_trained=False):
+    """The model in a `.keras` archive, uncompiled and in safe mode, or a `CheckpointError`. A model
+    trained in bfloat16 is given float32 compute where this machine would emulate bfloat16
+    (`backends.emulates_bfloat16`, far slower there); `as_trained` keeps the dtypes it was saved with.
 
     Import `papers` first: it registers the custom layers the archives name.
     """
     diagnose(path)
     try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # by now the file is sound: Keras raises TypeError, ValueError, ... on the model
         raise CheckpointError(f"the {describe(archive_config(path))} in {path} does not match this code's model "
                               f"definitions (load it with the code that saved it): {keras_reason(error)}") from error
+    if not as_trained and "bfloat16" in compute_dtypes(model) and backends.emulates_bfloat16():
+        print(f"{path}: computing in float32, not the bfloat16 it was trained in: this CPU has no bfloat16 units")
+        model = as_float32(model)
+    return model
+
+
+def compute_dtypes(model):
+    """The dtypes `model`'s layers compute in, sorted."""
+    return sorted({layer.compute_dtype for layer in model.layers})
 
 
 def as_float32(model):
@@ -40,7 +52,7 @@ def as_float32(model):
     def float32_layer(layer):
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
-    converted = keras.models.clone_model(model, clone_function=float32_layer)
+    converted = keras.models.clone_model(model, clone_function=float32_layer, recursive=True)
     converted.set_weights(model.get_weights())
     return converted
 

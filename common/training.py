@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from segpapers.common import backends, metrics, results
+from segpapers.common.console import has_gpu
 
 
 @contextlib.contextmanager
@@ -25,8 +26,8 @@ def global_dtype_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-NO_BFLOAT16_UNITS = ("this CPU has no bfloat16 units (AVX512-BF16/AMX): TensorFlow emulates bfloat16 on it, "
-                     "far slower than float32 (the schedule's mixed_bfloat16 is a speed choice; train.py --precision "
+NO_BFLOAT16_UNITS = ("this CPU has no bfloat16 units (AVX512-BF16/AMX) and no GPU is visible: bfloat16 is "
+                     "emulated there, far slower than float32 (the schedule's mixed_bfloat16 is a speed choice; train.py --precision "
                      "mixed_bfloat16 insists)")
 
 
@@ -244,8 +245,11 @@ class TrainingClock(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self.sitting is None:
             self.sitting = {"first_epoch": epoch + 1, "last_epoch": epoch + 1, "seconds": 0.0,
-                            "precision": keras.mixed_precision.global_policy().name, "cpu": backends.cpu()}
-            self.sittings = [*self.sittings, self.sitting]
+                            "precision": keras.mixed_precision.global_policy().name, "cpu": backends.cpu(),
+                            "gpu": has_gpu()}
+            # An epoch an earlier sitting logged but did not back up (killed in between) is trained again here.
+            earlier = [{**sitting, "last_epoch": min(sitting["last_epoch"], epoch)} for sitting in self.sittings]
+            self.sittings = [sitting for sitting in earlier if sitting["first_epoch"] <= epoch] + [self.sitting]
 
     def on_epoch_end(self, epoch, logs=None):
         self.on_epoch_begin(epoch)  # a no-op after fit's own call

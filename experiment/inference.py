@@ -12,25 +12,16 @@ import tensorflow as tf
 
 from segpapers import papers  # noqa: F401  (registers the custom layers so checkpoints load in safe mode)
 from segpapers.common import checkpoints, results
-from segpapers.common.backends import emulates_bfloat16, on_tensorflow
+from segpapers.common.backends import on_tensorflow
 from segpapers.common.errors import UserError
 from segpapers.common.tiling import overlap_tile_predict
 
 
 def load_checkpoint(path, as_trained=False):
-    """Loads a `.keras` checkpoint in safe mode, with the run config written next to it (or {}). A
-    model trained in bfloat16 computes in float32 where this machine would emulate bfloat16
-    (`backends.emulates_bfloat16`), unless `as_trained`: there bfloat16 inference is far slower."""
-    model = checkpoints.load_model(path)
-    if not as_trained and "bfloat16" in compute_dtypes(model) and emulates_bfloat16():
-        print(f"{path}: computing in float32, not the bfloat16 it was trained in: this CPU has no bfloat16 units")
-        model = checkpoints.as_float32(model)
-    return model, run_config(path)
-
-
-def compute_dtypes(model):
-    """The dtypes `model`'s layers compute in, sorted."""
-    return sorted({layer.compute_dtype for layer in model.layers})
+    """Loads a `.keras` checkpoint in safe mode (`checkpoints.load_model`: float32 compute for a
+    bfloat16 model where bfloat16 would be emulated, unless `as_trained`), with the run config
+    written next to it (or {})."""
+    return checkpoints.load_model(path, as_trained), run_config(path)
 
 
 def run_config(checkpoint):

@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from segpapers import datasets
-from segpapers.common import layers, results, viz
+from segpapers.common import checkpoints, layers, results, viz
 from segpapers.common.crf import CrfPool
 from segpapers.common.errors import UserError
 from segpapers.experiment.inference import (by_tiles, data_of, load_checkpoint, predictor, test_time_symmetries,
@@ -131,7 +131,7 @@ def export(checkpoint, directory, format="savedmodel", quantize=None, calibratio
     if directory.is_dir() and any(directory.iterdir()) and not overwrite:
         raise UserError(f"{directory} exists and is not empty: pass --overwrite to replace it, or another --export")
     _check_runtime(format)
-    model, config = load_checkpoint(checkpoint)
+    model, config = load_checkpoint(checkpoint, as_trained=True)  # what is exported does not depend on the machine
     _check_exportable(model, config, format)
     # Images: the given dataset's or the checkpoint's; an int8 export cannot do without them.
     known = quantize == "int8" or dataset or config.get("dataset")
@@ -175,7 +175,7 @@ def _check_exportable(model, config, format):
     if format != "savedmodel" and None in model.input_shape[1:3]:
         raise UserError(f"{model.name}: a {format} export has a fixed input size, but this model takes any; "
                          "rebuild it with one (papers.build_model(..., input_shape))")
-    dtypes = sorted({layer.compute_dtype for layer in model.layers} - {"float32"})
+    dtypes = [dtype for dtype in checkpoints.compute_dtypes(model) if dtype != "float32"]
     if format != "savedmodel" and dtypes:
         raise UserError(f"{model.name}: a {format} export needs a float32 model, this checkpoint computes in "
                          f"{', '.join(dtypes)} (train.py --precision float32)")

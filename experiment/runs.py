@@ -46,19 +46,21 @@ class Run:
 
 def fit(experiment):
     """Trains every stage of `experiment`'s schedule (resuming whatever its folder holds); returns the Run."""
-    precision, fallback = machine_precision(experiment.schedule, asked=experiment.asked_precision is not None)
-    if fallback:
-        print(f"training in {precision}, not the schedule's {experiment.schedule.precision}: {fallback}")
-    with global_dtype_policy(precision):
-        return _fit(experiment, precision, fallback)
-
-
-def _fit(experiment, precision, fallback):
-    if experiment.distribute == "multi-worker":
+    if experiment.distribute == "multi-worker":  # before anything starts the backend's runtime
         worker = start_multi_worker(experiment.schedule.batch_size)
         if worker:  # the chief writes the run; every other worker keeps its own copy, to resume from
             experiment = dataclasses.replace(experiment, output=Path(experiment.output) / "workers" / str(worker),
                                              eval_split="none")
+    # Not a resume setting: a schedule adopts mixed_bfloat16 only where it trains like float32
+    # (benchmarks.precision_ab); train_time.json records each sitting's policy.
+    precision, fallback = machine_precision(experiment.schedule, asked=experiment.asked_precision is not None)
+    if fallback:
+        print(f"training in {precision}, not the schedule's {experiment.schedule.precision}: {fallback}")
+    with global_dtype_policy(precision):
+        return _fit(experiment)
+
+
+def _fit(experiment):
     output = Path(experiment.output)
     keras.utils.set_random_seed(experiment.seed)
     if experiment.deterministic:
@@ -103,10 +105,6 @@ def _fit(experiment, precision, fallback):
         "steps_per_epoch": steps_per_epoch,
         "seed": experiment.seed,
         "params": build().count_params(),
-        # The policy trained in (also per sitting, train_time.json): not a resume setting, as a
-        # schedule adopts mixed_bfloat16 only where it trains like float32 (benchmarks.precision_ab).
-        "precision": precision,
-        **({"precision_fallback": fallback} if fallback else {}),
         "model_options": options,
         "deviations": papers.deviations(experiment.model, options),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -343,7 +341,7 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
     with strategy.scope():
         model = build(**stage.model_options)
         if previous is not None:
-            transfer_weights(checkpoints.load_model(previous), model)
+            transfer_weights(checkpoints.load_model(previous, as_trained=True), model)
         stage_schedule = schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,
                                           epochs=stage.epochs, stages=())
         compile_for_training(model, stage_schedule, loss, steps_per_epoch)

@@ -14,13 +14,13 @@ import keras
 import numpy as np
 
 from segpapers import datasets
-from segpapers.common import metrics, results, viz
+from segpapers.common import checkpoints, metrics, results, viz
 from segpapers.common.crf import PRESETS, CrfParams, CrfPool
 from segpapers.common.errors import UserError
 from segpapers.common.flops import count_flops
 from segpapers.common.scorers import one_hot, scorers_for
 from segpapers.datasets.pipeline import eval_pipeline
-from segpapers.experiment.inference import (by_tiles, check_classes, compute_dtypes, data_of, load_checkpoint, predictor,
+from segpapers.experiment.inference import (by_tiles, check_classes, data_of, load_checkpoint, predictor,
                                   run_config, test_time_symmetries, trained_on_crops)
 
 SUMMARY_KEYS = metrics.SCORES
@@ -102,7 +102,7 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
         "input_size": list(model.input_shape[1:3]),
         "inference": "tiles" if by_tiles(model, tiles) else "resize",
         "xla": xla,
-        "compute_dtypes": compute_dtypes(model),
+        "compute_dtypes": checkpoints.compute_dtypes(model),
         "test_time_symmetries": symmetries,
         "class_names": list(info.class_names),
         **scored(scorers),

@@ -154,6 +154,11 @@ def test_training_clock_lists_each_sitting_with_its_epochs_and_dtype_policy(tmp_
         (1, 2, "mixed_bfloat16"), (3, 3, "float32")]
     assert recorded["seconds"] == pytest.approx(sum(s["seconds"] for s in recorded["sittings"]), abs=0.2)
     assert recorded["sittings"][0]["cpu"] == backends.cpu()
+    clock.on_train_begin()  # killed after epoch 3 was logged but before it was backed up: trained again
+    clock.on_epoch_begin(2)
+    clock.on_epoch_end(2)
+    assert [(s["first_epoch"], s["last_epoch"]) for s in json.loads((tmp_path / "t.json").read_text())["sittings"]] \
+        == [(1, 2), (3, 3)]
 
 
 @pytest.mark.parametrize("units, asked, expected", [(False, False, "float32"), (False, True, "mixed_bfloat16"),
