@@ -32,7 +32,7 @@ from segpapers import papers
 from segpapers.common import results
 from segpapers.common.errors import UserError
 from segpapers.experiment import Experiment, cli, fit, load_checkpoint, stage_dirs, stage_seconds, sweep
-from segpapers.experiment.runs import read_history
+from segpapers.experiment.runs import read_history, trained_precisions
 from segpapers.experiment.scoring import crf_params, score_checkpoint
 from segpapers.papers.comparison import MODELS as COMPARED, PROTOCOL as COMPARISON
 
@@ -50,7 +50,8 @@ def progress(model, protocol, run, command):
                        "monitor": schedule.monitor, "val_last": scores[-1] if scores else None,
                        "val_best": max(scores, default=None), "train_s": stage_seconds(stage_dir)})
     return {"model": model, "protocol": protocol, "dataset": schedule.dataset, "stages": stages,
-            "command": command, "code_version": results.code_version()}
+            "trained_precisions": trained_precisions(schedule, run), "command": command,
+            "code_version": results.code_version()}
 
 
 STATE_LIMIT_MB = 20  # a packed run state larger than this is not meant for the repository

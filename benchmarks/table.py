@@ -137,9 +137,12 @@ def precision_line(config):
     if all(span["precision"] == config["schedule"].get("precision", "float32") for span in spans):
         return []
     staged = len({span["stage"] for span in spans}) > 1
-    text = ", ".join(f"{span['precision']} ({span['stage'] + ' ' if staged else ''}epochs {span['first_epoch']}-"
-                     f"{span['last_epoch']})" for span in spans)
-    return [f"trained in {text} (a sitting in another policy than the schedule's: {NO_BFLOAT16_UNITS})"]
+    def epochs(span):
+        first, last = span["first_epoch"], span["last_epoch"]
+        return f"epoch {first}" if first == last else f"epochs {first}-{last}"
+
+    text = ", ".join(f"{span['precision']} ({span['stage'] + ' ' if staged else ''}{epochs(span)})" for span in spans)
+    return [f"trained in {text}: where the policy is not the schedule's, {NO_BFLOAT16_UNITS}"]
 
 
 def run_row(name, path, data):
@@ -192,9 +195,12 @@ def running_row(name, progress, summary):
                           f"{percent(stage['val_best'])})" if stage["val_best"] is not None else "")
                        for stage in progress["stages"])
     minutes = sum(stage["train_s"] for stage in progress["stages"]) / 60
+    schedule = papers.get_schedule(name, progress["protocol"])
     return {**missing_row(name, summary), "protocol": progress["protocol"],
             "reproduced": f"running: {stages}; continue with `{progress['command']}`",
-            "train": f"{minutes:.0f} min so far", "deviations": papers.get_schedule(name, progress["protocol"]).notes}
+            "train": f"{minutes:.0f} min so far",
+            "deviations": "; ".join(filter(None, [schedule.notes,
+                                                  *precision_line({"schedule": schedule.to_dict(), **progress})]))}
 
 
 COLUMNS = (("model", "model"), ("dataset", "dataset (images)"), ("protocol", "protocol"), ("params", "params"),

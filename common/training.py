@@ -27,8 +27,7 @@ def global_dtype_policy(name):
 
 
 NO_BFLOAT16_UNITS = ("this CPU has no bfloat16 units (AVX512-BF16/AMX) and no GPU is visible: bfloat16 is "
-                     "emulated there, far slower than float32 (the schedule's mixed_bfloat16 is a speed choice; train.py --precision "
-                     "mixed_bfloat16 insists)")
+                     "emulated there, far slower than float32")
 
 
 def machine_precision(schedule, asked=False):

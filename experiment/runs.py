@@ -55,7 +55,8 @@ def fit(experiment):
     # (benchmarks.precision_ab); train_time.json records each sitting's policy.
     precision, fallback = machine_precision(experiment.schedule, asked=experiment.asked_precision is not None)
     if fallback:
-        print(f"training in {precision}, not the schedule's {experiment.schedule.precision}: {fallback}")
+        print(f"training in {precision}, not the schedule's {experiment.schedule.precision}: {fallback} "
+              f"(--precision {experiment.schedule.precision} keeps it)")
     with global_dtype_policy(precision):
         return _fit(experiment)
 
