@@ -142,7 +142,7 @@ def precision_line(config):
         return f"epoch {first}" if first == last else f"epochs {first}-{last}"
 
     text = ", ".join(f"{span['precision']} ({span['stage'] + ' ' if staged else ''}{epochs(span)})" for span in spans)
-    return [f"trained in {text}: where the policy is not the schedule's, {NO_BFLOAT16_UNITS}"]
+    return [f"trained in {text}: float32 in the sittings where {NO_BFLOAT16_UNITS}"]
 
 
 def run_row(name, path, data):

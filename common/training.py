@@ -26,8 +26,8 @@ def global_dtype_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-NO_BFLOAT16_UNITS = ("this CPU has no bfloat16 units (AVX512-BF16/AMX) and no GPU is visible: bfloat16 is "
-                     "emulated there, far slower than float32")
+NO_BFLOAT16_UNITS = ("a CPU without bfloat16 units (AVX512-BF16/AMX), and no GPU, emulates bfloat16, far slower "
+                     "than float32")
 
 
 def machine_precision(schedule, asked=False):

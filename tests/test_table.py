@@ -308,4 +308,4 @@ def test_a_run_trained_partly_in_another_precision_says_which_epochs_in_which():
              {"stage": "train", "precision": "float32", "first_epoch": 26, "last_epoch": 30}]
     assert table.precision_line({"schedule": schedule, "trained_precisions": spans[:1]}) == []
     line, = table.precision_line({"schedule": schedule, "trained_precisions": spans})
-    assert line.startswith("trained in mixed_bfloat16 (epochs 1-25), float32 (epochs 26-30): where") and "units" in line
+    assert line.startswith("trained in mixed_bfloat16 (epochs 1-25), float32 (epochs 26-30): float32 in the") and "units" in line
