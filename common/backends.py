@@ -17,6 +17,8 @@ from pathlib import Path
 
 import keras
 
+from segpapers.common import console
+
 # x86 flags (Linux /proc/cpuinfo) of bfloat16 arithmetic in hardware; without them TensorFlow
 # emulates bfloat16 in float32 code and a bfloat16 step is slower than a float32 one.
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -57,5 +59,4 @@ def emulates_bfloat16():
     """True where the CPU is known to lack bfloat16 units and no GPU is visible: there a bfloat16 step
     is emulated and slower than a float32 one. Starts no backend runtime (JAX's multi-worker setup
     must come first)."""
-    from segpapers.common.console import has_gpu
-    return cpu_has_bfloat16_units() is False and not has_gpu()
+    return cpu_has_bfloat16_units() is False and not console.has_gpu()

@@ -20,7 +20,7 @@ from segpapers import papers
 from segpapers import train
 from segpapers.common.crf import DEFAULT_PRESET, PRESETS
 from segpapers.common.errors import UserError
-from segpapers.common import backends, checkpoints, training
+from segpapers.common import backends, checkpoints, console, training
 from segpapers.experiment import Experiment, cli, load_checkpoint, runs, score, scoring
 from segpapers.experiment.prediction import export
 from tests.model_checks import TINY as TINY_CONFIGURATIONS, TINY_RUN as TINY
@@ -161,6 +161,7 @@ def test_precision_flag_trains_in_mixed_bfloat16_and_restores_the_global_policy(
     """--precision mixed_bfloat16 is kept even on a CPU without bfloat16 units; there its checkpoint
     is scored in float32 with the same weights (bfloat16 would be emulated), unless loaded as trained."""
     monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: False)
+    monkeypatch.setattr(console, "has_gpu", lambda: False)  # the same verdict on a machine with a GPU
     run = tmp_path / "run"
     train.main(["--model", "segnet_basic", *TINY, "--epochs", "1", "--steps-per-epoch", "2", "--precision",
                 "mixed_bfloat16", "--eval-split", "none", "--output", str(run)])
@@ -187,6 +188,7 @@ def test_a_schedules_bfloat16_becomes_float32_without_bfloat16_units_and_the_run
     flags = ["--model", "segnet_basic", *schedule_precision, "--steps-per-epoch", "1", "--val-steps", "1",
              "--eval-split", "none", "--output", str(run)]
     monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: True)
+    monkeypatch.setattr(console, "has_gpu", lambda: False)  # the same verdict on a machine with a GPU
     train.main([*flags, "--epochs", "1"])
     monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: False)
     capsys.readouterr()

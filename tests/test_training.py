@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from segpapers.common.schedule import Schedule, Stage
 from segpapers.common.layers import BatchNormalization, PReLU
-from segpapers.common import backends
+from segpapers.common import backends, console
 from segpapers.common.training import (SelectedCheckpoint, TrainingClock, apply_weight_decay, learning_rate,
                              machine_precision, recompute_batch_norm_statistics, transfer_weights)
 from segpapers.datasets.pipeline import fit_labels_to_output
@@ -166,6 +166,7 @@ def test_training_clock_lists_each_sitting_with_its_epochs_and_dtype_policy(tmp_
 def test_a_schedules_bfloat16_falls_back_to_float32_only_on_a_cpu_known_to_lack_bfloat16_units(
         monkeypatch, units, asked, expected):
     monkeypatch.setattr(backends, "cpu_has_bfloat16_units", lambda: units)
+    monkeypatch.setattr(console, "has_gpu", lambda: False)  # the same verdict on a machine with a GPU
     precision, why = machine_precision(Schedule(**BASE, epochs=1, precision="mixed_bfloat16"), asked)
     assert precision == expected and (why is not None) == (expected != "mixed_bfloat16")
     assert machine_precision(Schedule(**BASE, epochs=1), asked) == ("float32", None)
