@@ -145,6 +145,33 @@ def precision_line(config):
     return [f"trained in {text}: float32 in the sittings where {NO_BFLOAT16_UNITS}"]
 
 
+def stopped_short(config):
+    """The stages a run stopped before their scheduled epochs, as (stage, epochs trained, epochs, what stopped
+    it). Runs written before `stages_trained` was recorded: from their sittings' epochs and the time budget."""
+    schedule = config["schedule"]
+    if "stages_trained" in config:
+        stages = [(stage["stage"], stage["epochs_trained"], stage["epochs"], stage["stopped_by"])
+                  for stage in config["stages_trained"]]
+    else:
+        budget = schedule.get("max_train_hours")
+        spent = budget is not None and config.get("train_wall_time_s", 0) >= budget * 3600
+        trained = {}
+        for span in config.get("trained_precisions", []):
+            trained[span["stage"]] = max(trained.get(span["stage"], 0), span["last_epoch"])
+        planned = {stage["name"]: stage["epochs"] for stage in schedule.get("stages", [])} or {"train": schedule.get("epochs")}
+        stages = [(stage, trained[stage], planned[stage], "time budget" if spent else "patience") for stage in trained]
+    return [(stage, done, epochs, why) for stage, done, epochs, why in stages if done < epochs]
+
+
+def extent_text(config):
+    """"36/327 epochs (the 6.0 h training budget)" for each stage that stopped short; "" for a run trained in full."""
+    budget = config["schedule"].get("max_train_hours")
+    reasons = {"time budget": f"the {budget} h training budget", "patience": "the patience rule"}
+    staged = len(config["schedule"].get("stages", [])) > 1
+    return ", ".join(f"{stage + ' ' if staged else ''}{done}/{epochs} epochs ({reasons[why]})"
+                     for stage, done, epochs, why in stopped_short(config))
+
+
 def run_row(name, path, data):
     config = data["train_config"]
     crf = data.get("crf")
@@ -161,7 +188,7 @@ def run_row(name, path, data):
         "reported": reported_cell(name, data["dataset"]),
         "reproduced": scores(data),
         "crf": crf_cell,
-        "train": f"{train_time / 60:.0f} min" if train_time else "—",
+        "train": ", ".join(filter(None, [f"{train_time / 60:.0f} min" if train_time else "—", extent_text(config)])),
         "inference": (f"{data['images_per_s']:.1f} img/s" + (" with the CRF" if crf else "")
                       if data.get("images_per_s") else "—"),
         "deviations": deviations or "—",
@@ -232,7 +259,7 @@ def gap_rows(results_dir):
             rows.append({"model": name, "protocol": config.get("protocol", "?"), "gaps": gaps, "values": values,
                          "reported": record.metrics,
                          "scores": "; ".join(differences) or "no common metric",
-                         "budget": what_was_cut(name, config) or "—",
+                         "budget": what_was_cut(name, config) or "—", "stopped_short": extent_text(config),
                          "paper": record.notes or "—"})
     return rows
 
@@ -272,14 +299,22 @@ def repeated_runs(rows, progress):
     return "".join(lines)
 
 
+def stopped_paper_runs(rows):
+    """Per run of a paper recipe that stopped before its schedule's end: how far it got."""
+    return "".join(f" {row['model']}'s `{row['protocol']}` run stopped at {row['stopped_short']}: the rest of its "
+                   "schedule is what would close that part of its gap." for row in rows
+                   if row["stopped_short"] and row["protocol"] not in REDUCED)
+
+
 def gap_section(rows, progress=None):
     lines = ["## How far each reproduced number is from the paper", "",
              "Reproduced vs reported, from the same files as the table above. Every `cpu` run trains for a "
              "fraction of the paper's epochs, most at half resolution, and the VGG-based models from random "
              "initialisation; the paper's full schedule (`--protocol paper`) and, for SegNet, FCN and "
              "DeconvNet, ImageNet VGG16 weights (`--backbone-weights`) are what would close the gap. A `paper` "
-             "run follows the paper's recipe in full, on its data; what it still does differently is in its "
-             "'what this run cut' column." + paper_and_cpu_gaps(rows) + repeated_runs(rows, progress or {}), "",
+             "run follows the paper's recipe on its data; what it still does differently is in its "
+             "'what this run cut' column." + stopped_paper_runs(rows) + paper_and_cpu_gaps(rows)
+             + repeated_runs(rows, progress or {}), "",
              ]
     lines += table_of((("model", "model"), ("protocol", "protocol"), ("scores", "reproduced vs reported (difference)"),
                        ("budget", "what this run cut"), ("paper", "the paper's setup")), rows)

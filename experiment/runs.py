@@ -130,7 +130,8 @@ def _fit(experiment):
     if len(stages) > 1:
         copy_atomically(selected, output / "model.keras")
     config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1),
-              "trained_precisions": trained_precisions(schedule, output)}
+              "trained_precisions": trained_precisions(schedule, output),
+              "stages_trained": stages_trained(schedule, output)}
     results.write_json(config_path, config)
     return Run(experiment, output / "model.keras", config, eval_split)
 
@@ -415,6 +416,27 @@ def trained_precisions(schedule, output):
 def train_seconds(schedule, output):
     """The training time of the run in `output` so far, summed over its stages and sittings."""
     return sum(stage_seconds(stage_dir) for _, stage_dir in stage_dirs(schedule, output))
+
+
+def stages_trained(schedule, output):
+    """Per stage: the epochs it trained of its schedule's, what stopped it short ("time budget",
+    "patience", or None), the epoch its selection kept with the monitored value, and its history.csv,
+    so that a results file keeps the learning curve once the run folder is gone."""
+    summaries, seconds = [], 0.0
+    for stage, stage_dir in stage_dirs(schedule, output):
+        seconds += stage_seconds(stage_dir)  # the run's clock when this stage ended
+        budget_spent = schedule.max_train_hours is not None and seconds >= schedule.max_train_hours * 3600
+        done = stage_dir / "done.json"
+        stopped_early = results.read_json(done)["stopped_early"] if done.exists() else True  # never started
+        selection = stage_dir / "model.keras.json"
+        history = read_history(stage_dir)
+        summaries.append({
+            "stage": stage.name, "epochs": stage.epochs, "epochs_trained": len(history),
+            "stopped_by": ("time budget" if budget_spent else "patience") if stopped_early else None,
+            "selected": results.read_json(selection) if selection.exists() else None,
+            "history": history,
+        })
+    return summaries
 
 
 def stage_dirs(schedule, output):

@@ -379,7 +379,28 @@ def test_a_protocol_validating_every_few_epochs_selects_on_recomputed_statistics
         logged = [row["val_pixel_accuracy"] for row in csv.DictReader(f)]
     assert [value == "NA" for value in logged] == [True, True, False, False]
     assert calls == [2, 2]  # two validations, each over the two training batches
-    assert json.loads((run / "model.keras.json").read_text())["epoch"] in (3, 4)
+    selected = json.loads((run / "model.keras.json").read_text())
+    assert selected["epoch"] in (3, 4)
+    (trained,) = json.loads((run / "config.json").read_text())["stages_trained"]  # what the results file keeps
+    assert trained["epochs_trained"] == trained["epochs"] == 4 and trained["stopped_by"] is None
+    assert trained["selected"] == selected
+    assert [epoch["val_pixel_accuracy"] is None for epoch in trained["history"]] == [True, True, False, False]
+
+
+def test_a_runs_stages_say_what_stopped_each_short(tmp_path):
+    """The encoder stopped by patience with time left, the decoder by the run's time budget."""
+    from segpapers.experiment import runs
+    schedule = replace(papers.get_schedule("enet", "paper"), max_train_hours=1.0)
+    for stage, epochs, seconds in (("encoder", 2, 1000.0), ("decoder", 1, 2700.0)):
+        folder = tmp_path / stage
+        folder.mkdir()
+        (folder / "history.csv").write_text("epoch,loss\n" + "".join(f"{epoch},0.5\n" for epoch in range(epochs)))
+        (folder / "train_time.json").write_text(json.dumps({"seconds": seconds}))
+        (folder / "done.json").write_text(json.dumps({"stopped_early": True}))
+    encoder, decoder = runs.stages_trained(schedule, tmp_path)
+    assert (encoder["epochs_trained"], encoder["epochs"], encoder["stopped_by"]) == (2, 100, "patience")
+    assert (decoder["epochs_trained"], decoder["stopped_by"], decoder["selected"]) == (1, "time budget", None)
+    assert encoder["history"] == [{"epoch": 0.0, "loss": 0.5}, {"epoch": 1.0, "loss": 0.5}]
 
 
 def test_a_run_directory_is_not_resumed_with_another_model(tmp_path, tiny_run):

@@ -309,3 +309,28 @@ def test_a_run_trained_partly_in_another_precision_says_which_epochs_in_which():
     assert table.precision_line({"schedule": schedule, "trained_precisions": spans[:1]}) == []
     line, = table.precision_line({"schedule": schedule, "trained_precisions": spans})
     assert line.startswith("trained in mixed_bfloat16 (epochs 1-25), float32 (epochs 26-30): float32 in the") and "units" in line
+
+
+def test_a_paper_run_stopped_short_says_how_far_it_got_in_its_row_and_its_gap():
+    schedule = {"epochs": 327, "max_train_hours": 6.0, "stages": []}
+    recorded = {"schedule": schedule, "stages_trained": [
+        {"stage": "train", "epochs": 327, "epochs_trained": 36, "stopped_by": "time budget"}]}
+    # A results file written before stages_trained: read from its sittings' epochs and the budget.
+    older = {"schedule": schedule, "train_wall_time_s": 22171.9, "trained_precisions": [
+        {"stage": "train", "precision": "mixed_bfloat16", "first_epoch": 1, "last_epoch": 25},
+        {"stage": "train", "precision": "float32", "first_epoch": 26, "last_epoch": 36}]}
+    for config in (recorded, older):
+        assert table.extent_text(config) == "36/327 epochs (the 6.0 h training budget)"
+    staged = {"schedule": {"stages": [{"name": "encoder", "epochs": 100}, {"name": "decoder", "epochs": 200}]},
+              "stages_trained": [{"stage": "encoder", "epochs": 100, "epochs_trained": 100, "stopped_by": None},
+                                 {"stage": "decoder", "epochs": 200, "epochs_trained": 150, "stopped_by": "patience"}]}
+    assert table.extent_text(staged) == "decoder 150/200 epochs (the patience rule)"
+    assert table.extent_text({"schedule": schedule}) == ""  # nothing recorded: nothing claimed
+
+    rows = [{"model": "segnet_basic", "protocol": protocol, "stopped_short": table.extent_text(recorded), "gaps": {},
+             "values": {}, "reported": {}, "scores": "", "budget": "", "paper": ""}
+            for protocol in ("paper", "cpu")]
+    section = table.gap_section(rows)
+    assert section.count("stopped at") == 1  # a reduced budget's short run is no news
+    assert ("segnet_basic's `paper` run stopped at 36/327 epochs (the 6.0 h training budget): the rest of its "
+            "schedule is what would close that part of its gap.") in section
