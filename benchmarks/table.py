@@ -713,6 +713,26 @@ def paper_readme(paper, rows):
     return "\n".join(lines) + "\n"
 
 
+README_MARKS = ("<!-- reproductions: written by python -m benchmarks.table from results/; do not edit -->",
+                "<!-- end of reproductions -->")
+README_COLUMNS = (("model", "model"), ("protocol", "protocol"), ("reported", "reported (source)"),
+                  ("reproduced", "reproduced"), ("crf", "+ dense CRF"), ("train", "train time"),
+                  ("source", "results file"))
+
+
+def write_readme_reproductions(readme, rows):
+    """Replaces the block between README_MARKS in `readme` with every run of a paper recipe, finished or
+    running (BENCHMARKS.md has the reduced budgets, costs and gaps); a file without the marks is left alone."""
+    text = readme.read_text() if readme.exists() else ""
+    start, end = README_MARKS
+    if start not in text or end not in text:
+        return False
+    before, rest = text.split(start, 1)
+    block = table_of(README_COLUMNS, [row for row in rows if row["protocol"] not in (*REDUCED, "—")])
+    readme.write_text(before + start + "\n" + "\n".join(block) + "\n" + end + rest.split(end, 1)[1])
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results-dir", default=str(REPO / "results"))
@@ -753,7 +773,10 @@ def main(argv=None):
         folder = Path(args.papers_dir) / paper.__name__.split(".")[-1]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "README.md").write_text(paper_readme(paper, rows))
-    print(f"wrote {args.output}, {plot_path} and {args.papers_dir}/<paper>/README.md")
+    readme = Path(args.output).with_name("README.md")  # the repository's, beside the default BENCHMARKS.md
+    written = write_readme_reproductions(readme, rows)
+    print(f"wrote {args.output}, {plot_path}, {args.papers_dir}/<paper>/README.md" + (f" and {readme}'s reproductions"
+                                                                                     if written else ""))
     return rows
 
 

@@ -334,3 +334,21 @@ def test_a_paper_run_stopped_short_says_how_far_it_got_in_its_row_and_its_gap():
     assert section.count("stopped at") == 1  # a reduced budget's short run is no news
     assert ("segnet_basic's `paper` run stopped at 36/327 epochs (the 6.0 h training budget): the rest of its "
             "schedule is what would close that part of its gap.") in section
+
+
+def test_the_readme_lists_the_paper_recipe_runs_between_its_marks_and_nothing_else_changes(tmp_path):
+    results_file(tmp_path)  # a cpu run: BENCHMARKS.md's only
+    data = json.loads((tmp_path / "enet_cpu.json").read_text())
+    data["train_config"]["protocol"] = "paper"
+    (tmp_path / "enet_paper.json").write_text(json.dumps(data))
+    start, end = table.README_MARKS
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n\nbefore\n{start}\nstale rows\n{end}\nafter\n")
+    table.main(["--results-dir", str(tmp_path), "--summary", str(tmp_path / "none.json"),
+                "--output", str(tmp_path / "BENCHMARKS.md"), "--papers-dir", str(tmp_path / "papers")])
+    text = readme.read_text()
+    assert text.startswith(f"# Project\n\nbefore\n{start}\n| model | protocol |") and text.endswith(f"{end}\nafter\n")
+    assert "stale rows" not in text and "| enet | paper |" in text and "| enet | cpu |" not in text
+    assert "| 83.1 / 60.2 / 45.7 |" in text and "| 50 min | enet_paper.json |" in text
+    readme.write_text("no marks here\n")
+    assert not table.write_readme_reproductions(readme, []) and readme.read_text() == "no marks here\n"
