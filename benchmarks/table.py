@@ -527,7 +527,7 @@ def speed_section(speed):
         "## Speed and memory on this machine",
         "",
         f"Generated from `results/benchmarks/speed.json` (`{speed['command']}`; "
-        f"{speed['environment']['cpus']} CPUs, TensorFlow {speed['environment']['tensorflow']}, "
+        f"{speed['environment']['cpus']} CPUs{cpu_of_latest_run(speed['environment'])}, TensorFlow {speed['environment']['tensorflow']}, "
         f"Keras {speed['environment']['keras']}). Measured peak through TensorFlow (the latest run): matmul {speed.get('peak_size', 2048)}² "
         f"{peak['matmul_float32_gflops_per_s']:.0f} GFLOP/s float32, {peak['matmul_bfloat16_gflops_per_s']:.0f} bfloat16; "
         f"3x3 convolution {peak['conv3x3_float32_gflops_per_s']:.0f} float32, {peak['conv3x3_bfloat16_gflops_per_s']:.0f} "
@@ -585,6 +585,10 @@ def speed_section(speed):
     return "\n".join(lines)
 
 
+def cpu_of_latest_run(environment):
+    return f" ({environment['cpu']} in the latest run)" if environment.get("cpu") else ""
+
+
 def backend_lines(speed):
     """The Keras backend rows beside the same run's TensorFlow rows (float32, no XLA), ms per image."""
     if not speed.get("backends"):
@@ -621,14 +625,15 @@ def export_lines(speed):
 
 
 def peaks_by_run(speed):
-    """Where `--update` runs re-measured some rows: which rows each run's conv peak belongs to (a model
-    by name when all its rows share the run, else its variants)."""
+    """Where `--update` runs re-measured some rows: which rows each run's conv peak (and CPU, where the
+    row records it) belongs to (a model by name when all its rows share the run, else its variants)."""
     runs, rows_per_model = {}, {}
     for row in speed["keras"]:
         if "conv_peak_gflops_per_s" in row:
             peaks = row["conv_peak_gflops_per_s"]
             label = f"{row['model']} {row['precision']}{' + XLA' if row.get('xla') else ''}"
-            runs.setdefault((peaks["float32"], peaks["bfloat16"]), {}).setdefault(row["model"], []).append(label)
+            run = (peaks["float32"], peaks["bfloat16"], row.get("cpu"))
+            runs.setdefault(run, {}).setdefault(row["model"], []).append(label)
             rows_per_model[row["model"]] = rows_per_model.get(row["model"], 0) + 1
     if len(runs) < 2:
         return ""
@@ -640,7 +645,9 @@ def peaks_by_run(speed):
     return (" The rows come from several runs (the command above), each with its own measured conv peak, "
             "which its rows' share of the peak uses: " + "; ".join(
                 f"{names(models)}: {float32:.0f} float32, {bfloat16:.0f} bfloat16"
-                for (float32, bfloat16), models in runs.items()) + ".")
+                f"{f' on {cpu}' if cpu else ''}" for (float32, bfloat16, cpu), models in runs.items()) + "."
+            + (" Rows of different CPUs compare only with their own CPU's; a run without one named predates "
+               "rows recording it." if len({cpu for *_, cpu in runs}) > 1 else ""))
 
 
 def bfloat16_summary(rows):

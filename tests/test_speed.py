@@ -99,6 +99,7 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
     assert rows["segnet_basic"] == first["keras"][0]
     assert rows["segnet"]["step_seconds"] != first["keras"][1]["step_seconds"]
     assert second["command"].count("python -m benchmarks.speed") == 2
+    assert rows["segnet"]["cpu"] == rows["segnet_basic"]["cpu"] == second["environment"]["cpu"]
     # each row keeps the peak of the run that measured it (the machine's speed drifts between runs)
     assert rows["segnet_basic"]["conv_peak_gflops_per_s"] == speed.conv_peaks(first["peak"]) == {
         "float32": 100.0, "bfloat16": 200.0}
@@ -124,6 +125,11 @@ def test_the_section_says_which_rows_each_run_measured():
     assert table.peaks_by_run({"keras": [row("enet", 300.0), row("unet", 300.0)]}) == ""  # one run
     text = table.peaks_by_run({"keras": [row("enet", 300.0), row("unet", 300.0), row("enet", 250.0, "mixed_bfloat16")]})
     assert "enet float32, unet: 300 float32, 1200 bfloat16; enet mixed_bfloat16: 250 float32, 1000 bfloat16." in text
+    assert "CPU" not in text  # no row names one
+    # a run on another machine kind, merged by --update: each run names its CPU where its rows record it
+    text = table.peaks_by_run({"keras": [row("enet", 300.0), {**row("unet", 100.0), "cpu": "AMD EPYC"}]})
+    assert "enet: 300 float32, 1200 bfloat16; unet: 100 float32, 400 bfloat16 on AMD EPYC." in text
+    assert "compare only with their own CPU's" in text
 
 
 def test_bfloat16_speedups_are_computed_from_the_rows():
