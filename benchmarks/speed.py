@@ -517,10 +517,10 @@ def main(argv=None):
         print("pipeline", pipeline, flush=True)
     crf = crf_speed.measure(args.camvid_dir, iterations=5, repeats=args.repeats)
     command = " ".join(["python -m benchmarks.speed", *argv])
-    environment = results.environment()
+    environment, version = results.environment(), results.code_version()
     for row in keras_rows + torch_rows + export_rows + backend_rows:
         # --update keeps rows of earlier runs, which may have run on another machine kind
-        row["code_version"], row["command"], row["cpu"] = results.code_version(), command, environment["cpu"]
+        row["code_version"], row["command"], row["cpu"] = version, command, environment["cpu"]
     if args.update and Path(args.output).exists():
         # Re-measured rows replace their namesakes; the rest of the file's rows stay.
         previous = results.read_json(args.output)
@@ -541,7 +541,7 @@ def main(argv=None):
         "pipeline": pipeline, "crf": crf,
         "targets": check_targets(keras_rows, torch_rows, pipeline, crf),
         "step_budget_gflop": STEP_BUDGET_GFLOP, "command": command,
-        "code_version": results.code_version(), "environment": environment,
+        "code_version": version, "environment": environment,
     }
     results.write_json(args.output, record)
     print(f"wrote {args.output}")
