@@ -9,6 +9,8 @@ Shapes cover roughly a third of the pixels, so predicting background everywhere 
 
 Generation is deterministic from `seed`; each split derives its own seed stream from it.
 """
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -100,6 +102,15 @@ def generate(num_images, image_size=(64, 64), seed=0):
 def load(split, data_dir=None, image_size=(64, 64), num_images=None, seed=0):
     """`data_dir` is ignored: nothing is read from disk."""
     INFO.check_split(split)
-    split_seed = [seed, INFO.splits.index(split)]  # independent streams for train, val and test
-    images, labels = generate(SPLIT_SIZES[split] if num_images is None else num_images, image_size, split_seed)
-    return tf.data.Dataset.from_tensor_slices((images, labels))
+    num_images = SPLIT_SIZES[split] if num_images is None else num_images
+    return tf.data.Dataset.from_tensor_slices(_split(split, tuple(image_size), num_images, seed))
+
+
+@functools.lru_cache(maxsize=6)
+def _split(split, image_size, num_images, seed):
+    """A split's arrays, generated once per process (a run loads its evaluation split twice, the tests load
+    splits in many runs); read-only, so that no caller changes what the next one gets."""
+    arrays = generate(num_images, image_size, [seed, INFO.splits.index(split)])  # a stream per split
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays

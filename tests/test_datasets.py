@@ -251,6 +251,8 @@ def test_synthetic_is_deterministic_per_seed_and_split():
     train = as_numpy(datasets.load("synthetic", "train", num_images=2)[0])
     val = as_numpy(datasets.load("synthetic", "val", num_images=2)[0])
     assert not np.array_equal(train[0][0], val[0][0])
+    again = as_numpy(datasets.load("synthetic", "train", num_images=2)[0])  # the process's cached arrays
+    np.testing.assert_array_equal(again[0][0], synthetic.generate(2, seed=[0, 0])[0][0])
 
 
 def test_synthetic_defaults_and_classes():
