@@ -68,11 +68,17 @@ def pack_state(run, path):
     against a kill mid-write; the training is stopped when packing) into `path`; returns the size
     in MB, or None (and no file) when it is over STATE_LIMIT_MB. The selected checkpoints
     (`model.keras`) go in without their optimizer state, two thirds of their size under Adam:
-    resuming takes it from the backup, and a selected checkpoint is only ever read for its weights."""
+    resuming takes it from the backup, and a selected checkpoint is only ever read for its weights.
+    A staged run's finished stage goes in without its backup: a staged schedule's epochs cannot change
+    on resume (experiment.runs.resume_differences), so nothing reads it again; a one-stage run's keeps
+    it, for more --epochs."""
     with tempfile.TemporaryDirectory() as scratch, tarfile.open(path, "w:gz") as tar:
         for file in sorted(run.rglob("*")):
             relative = file.relative_to(run)
             if not file.is_file() or file.suffix == ".bkp" or "logs" in relative.parts:
+                continue
+            stage_dir = file.parent.parent
+            if file.parent.name == "backup" and stage_dir != run and (stage_dir / "done.json").exists():
                 continue
             if file.name == "model.keras":
                 file = without_optimizer(file, Path(scratch) / file.name)

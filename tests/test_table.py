@@ -1,6 +1,7 @@
 import argparse
 import json
 import shutil
+import tarfile
 import types
 from pathlib import Path
 
@@ -135,6 +136,10 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
     (old_run / "encoder" / "history.csv").write_text("epoch,loss\n0,1.0\n")
     (old_run / "encoder" / "logs" / "events").write_bytes(b"tensorboard")
     (old_run / "encoder" / "history.csv.bkp").write_text("spare copy")
+    for stage in ("encoder", "decoder"):  # the encoder finished, the decoder is under way
+        (old_run / stage / "backup").mkdir(parents=True, exist_ok=True)
+        (old_run / stage / "backup" / "latest.weights.h5").write_bytes(b"weights and optimizer state")
+    (old_run / "encoder" / "done.json").write_text("{}")
     results_dir = tmp_path / "results"
     run.main(["--model", "enet", "--protocol", "paper", "--progress", "--runs-dir", str(old_run.parent),
               "--results-dir", str(results_dir)])
@@ -143,7 +148,9 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
 
     def fake_fit(experiment):  # what training finds in its run folder when it starts
         found = sorted(str(path.relative_to(new_run)) for path in new_run.rglob("*") if path.is_file())
-        assert found == ["config.json", "encoder/history.csv", "encoder/model.keras"]  # no logs, no spare copies
+        # No logs, no spare copies, and no backup of the finished stage: a staged run cannot extend it.
+        assert found == ["config.json", "decoder/backup/latest.weights.h5", "encoder/done.json", "encoder/history.csv",
+                         "encoder/model.keras"]
         checkpoint = new_run / "encoder" / "model.keras"  # the same weights, without the optimizer's moments
         assert checkpoint.stat().st_size < 0.5 * (old_run / "encoder" / "model.keras").stat().st_size
         for unpacked, weights in zip(keras.models.load_model(checkpoint, compile=False).weights, trained.weights):
@@ -156,6 +163,17 @@ def test_a_packed_run_state_continues_on_another_machine(tmp_path, monkeypatch):
     run.main(["--model", "enet", "--protocol", "paper", "--runs-dir", str(new_run.parent),
               "--results-dir", str(results_dir)])
     assert sorted(path.name for path in results_dir.rglob("*") if path.is_file()) == ["enet_paper.json"]
+
+
+def test_a_finished_one_stage_run_is_packed_with_its_backup_for_more_epochs(tmp_path):
+    from segpapers.benchmarks import run
+
+    (tmp_path / "segnet_cpu" / "backup").mkdir(parents=True)
+    (tmp_path / "segnet_cpu" / "backup" / "latest.weights.h5").write_bytes(b"weights and optimizer state")
+    (tmp_path / "segnet_cpu" / "done.json").write_text("{}")
+    assert run.pack_state(tmp_path / "segnet_cpu", tmp_path / "state.tar.gz") is not None
+    with tarfile.open(tmp_path / "state.tar.gz") as tar:
+        assert sorted(tar.getnames()) == ["backup/latest.weights.h5", "done.json"]
 
 
 def test_a_run_state_too_large_for_the_repository_is_not_packed(tmp_path, monkeypatch):
