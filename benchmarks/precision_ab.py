@@ -7,7 +7,9 @@ stages, and only the first stage is compared) once per precision (`runs/ab/<mode
 resumable: an interrupted A/B continues where it stopped), validating every epoch, then writes
 `results/ab/<model>_<protocol>_precision.json`: per-epoch training loss and validation scores of both
 runs, their training time, and whether mixed_bfloat16 passes the rule below. A protocol may train in
-mixed_bfloat16 only where this file says it passes.
+mixed_bfloat16 only where this file says it passes. A protocol that picks its learning rate by a trial
+(`Schedule.learning_rate_sweep`: U-Net's, the comparison's) is compared at the rate its recorded trial chose,
+the rate its run trains at: run the trial first (`python -m benchmarks.run` runs it before the row).
 """
 import argparse
 from pathlib import Path
@@ -15,7 +17,8 @@ from pathlib import Path
 import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
 from segpapers import papers
 from segpapers.common import results
-from segpapers.experiment import Experiment, cli, fit, stage_dirs, stage_seconds
+from segpapers.common.errors import UserError
+from segpapers.experiment import Experiment, cli, fit, stage_dirs, stage_seconds, sweep
 from segpapers.experiment.runs import read_history
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +51,19 @@ def compare(curves, monitor):
             "passes": max(loss_gaps) <= LOSS_TOLERANCE and score_gap <= SCORE_TOLERANCE}
 
 
+def trial_rate(model, protocol, schedule, sweeps_dir):
+    """The overrides that set a protocol's learning rate to its recorded trial's choice ({} without a trial)."""
+    if not schedule.learning_rate_sweep:
+        return {}
+    record_file = sweep.record_path(sweeps_dir, model, protocol)
+    if not record_file.exists():
+        raise UserError(f"{model} {protocol} picks its learning rate by a trial and {record_file} is missing: "
+                        f"run the trial first (python -m benchmarks.run --model {model} --protocol {protocol} "
+                        "runs it before the row)")
+    chosen = results.read_json(record_file)["chosen_learning_rate"]
+    return {"learning_rate": (chosen, f"the rate the learning-rate trial chose ({record_file.name})")}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help=f"one of {', '.join(papers.list_models())}")
@@ -57,6 +73,8 @@ def main(argv=None):
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "ab"))
     parser.add_argument("--results-dir", default=str(REPO / "results" / "ab"))
+    parser.add_argument("--trials-dir", default=str(REPO / "results"),
+                        help="where benchmarks.run recorded the learning-rate trials (its --results-dir)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a user error")
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -64,11 +82,13 @@ def main(argv=None):
 
     schedule = papers.get_schedule(args.model, args.protocol)
     name = f"{args.model}_{args.protocol}"
+    overrides = {"validate_every": (1, "the A/B compares validation epoch by epoch"),
+                 **trial_rate(args.model, args.protocol, schedule, args.trials_dir)}
     curves, seconds, configs = {}, {}, {}
     for precision in PRECISIONS:
         run = Path(args.runs_dir) / f"{name}_{precision}"
         trained = fit(Experiment.of(args.model, run, args.protocol, epochs=args.epochs, precision=precision,
-                                    overrides={"validate_every": (1, "the A/B compares validation epoch by epoch")},
+                                    overrides=overrides,
                                     data_dir=str(Path(args.data_root) / schedule.dataset), seed=args.seed,
                                     eval_split="none", verbose=2))
         # A multi-stage schedule's first stage holds the first epochs.
@@ -82,6 +102,7 @@ def main(argv=None):
         "model": args.model, "protocol": args.protocol, "dataset": schedule.dataset, "epochs": args.epochs,
         "seed": args.seed, "input_size": configs["float32"]["input_size"],
         "batch_size": configs["float32"]["schedule"]["batch_size"],
+        "learning_rate": configs["float32"]["schedule"]["learning_rate"],
         "history": curves, "train_wall_time_s": seconds,
         "speedup": round(seconds["float32"] / seconds["mixed_bfloat16"], 2),
         "verdict": compare(curves, monitor),

@@ -20,3 +20,22 @@ def test_a_user_error_is_one_line_and_status_2_and_debug_shows_the_traceback(mod
     monkeypatch.setattr(sys, "argv", [module, *flags, "--debug"])
     with pytest.raises(MissingFile, match="data dir for dataset 'camvid' not found"):
         runpy.run_module(module, run_name="__main__")
+
+
+def test_the_precision_ab_of_a_protocol_with_a_learning_rate_trial_runs_at_the_trials_rate(tmp_path):
+    from segpapers import papers
+    from segpapers.benchmarks import precision_ab
+    from segpapers.common import results
+    from segpapers.common.errors import UserError
+    from segpapers.experiment import sweep
+
+    schedule = papers.get_schedule("unet", "paper")
+    assert schedule.learning_rate_sweep and precision_ab.trial_rate("unet", "cpu", papers.get_schedule("unet", "cpu"),
+                                                                    tmp_path) == {}
+    with pytest.raises(UserError, match="run the trial first"):
+        precision_ab.trial_rate("unet", "paper", schedule, tmp_path)
+    record = sweep.record_path(tmp_path, "unet", "paper")
+    record.parent.mkdir(parents=True)
+    results.write_json(record, {"chosen_learning_rate": 0.003})
+    rate, reason = precision_ab.trial_rate("unet", "paper", schedule, tmp_path)["learning_rate"]
+    assert rate == 0.003 and "unet_paper.json" in reason
