@@ -73,6 +73,22 @@ def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(t
     (gap,) = [row for row in table.gap_rows(tmp_path) if row["model"] == "unet"]
     assert gap["scores"] == "Rand error 0.0500 vs 0.0382 (+0.0118); pixel error 0.0700 vs 0.0611 (+0.0089)"
 
+    # Scored by the challenge's scorer: its summary in the row, the warping error in the gap to six decimals,
+    # and the gap section says that the paper's numbers are on the hidden test slices, these on held-out ones.
+    best = {"rand_error": 0.05, "pixel_error": 0.07, "wrong_pixel_fraction": 0.09, "warping_error": 0.000412,
+            "v_rand": 0.93, "v_info": 0.95}
+    unet.update(headline=best, primary="rand_error", summaries={"metrics": "G / C / mIoU 92.0 / 88.0 / 80.0",
+                                                                "isbi_challenge": "Rand error 0.0500 (and the rest)"})
+    del unet["crf"]
+    (tmp_path / "unet_cpu.json").write_text(json.dumps(unet))
+    (unet_row,) = [row for row in table.build_rows(tmp_path, tmp_path / "missing.json") if row["model"] == "unet"]
+    assert unet_row["reproduced"] == "Rand error 0.0500 (and the rest)"
+    (gap,) = [row for row in table.gap_rows(tmp_path) if row["model"] == "unet"]
+    assert gap["scores"] == ("warping error 0.000412 vs 0.000353 (+0.000059); Rand error 0.0500 vs 0.0382 (+0.0118); "
+                             "pixel error 0.0700 vs 0.0611 (+0.0089)")
+    assert ("unet's `cpu` run is scored on isbi2012 val (5 images), the paper's numbers on its `test` split"
+            in table.gap_section(table.gap_rows(tmp_path)))
+
 
 def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
     results_file(tmp_path)
@@ -346,7 +362,7 @@ def test_a_paper_run_stopped_short_says_how_far_it_got_in_its_row_and_its_gap():
     assert table.extent_text({"schedule": schedule}) == ""  # nothing recorded: nothing claimed
 
     rows = [{"model": "segnet_basic", "protocol": protocol, "stopped_short": table.extent_text(recorded), "gaps": {},
-             "values": {}, "reported": {}, "scores": "", "budget": "", "paper": ""}
+             "values": {}, "reported": {}, "scores": "", "budget": "", "paper": "", "other_split": None}
             for protocol in ("paper", "cpu")]
     section = table.gap_section(rows)
     assert section.count("stopped at") == 1  # a reduced budget's short run is no news
