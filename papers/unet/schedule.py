@@ -35,7 +35,9 @@ _AS_RECORDED = "the protocol as its recorded run trained it"
 _PAPER_ON_CPU = dict(
     learning_rate_sweep=((1e-3, 3e-3, 1e-2), "the paper gives no learning rate: a recorded trial picks it"),
     sweep_epochs=(8, "200 steps per candidate rate, past the first epochs where a collapse to one class shows"),
-    max_train_hours=(6.0, "this 2-core CPU's budget for the run; the paper's ~50k steps would take weeks here"),
+    max_train_hours=(1.6, "what one sitting of this 2-core CPU leaves after the trial: the run's state (31M weights "
+                          "and their momentum, ~250 MB) is too large to commit for another machine to continue, and "
+                          "the paper's ~50k steps would take weeks here"),
     validate_every=(10, "a checkpoint every 250 steps to select among by val mIoU"),
     select_by=("val_miou", "the best of the checkpoints of a time-capped run, not the last"),
 )
