@@ -20,6 +20,9 @@ DECAY_KINDS = ("kernel", "bias", "batch_norm", "prelu")
 # Batch-norm statistics used at evaluation: Keras' moving averages, or the average over the whole
 # training set at the evaluated weights (SegNet-Tutorial Scripts/compute_bn_statistics.py).
 BN_STATISTICS = ("moving", "recomputed")
+# How a run's parameters start: the builder's initialisers (the papers' fillers), or re-drawn as Torch7's
+# modules draw them when the reference code names no initialisation (common.initialization).
+INITIALIZATIONS = ("builder", "torch7")
 # Keras dtype policies: mixed_bfloat16 for CPUs with AVX512-BF16/AMX, mixed_float16 for GPUs.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # The reason of a reduced protocol's cuts of the paper's recipe (`Schedule.override`).
@@ -86,6 +89,7 @@ class Schedule:
     select_by: str = "last"  # which checkpoint is evaluated: the last, or the best on validation
     validate_every: int = 1  # epochs between validations (and checkpoint selections)
     bn_statistics: str = "moving"  # BN_STATISTICS
+    initialization: str = "builder"  # INITIALIZATIONS
     # Stop before `epochs` once `select_by` has not improved for `patience` epochs, or once the
     # training clock (summed over sittings) passes `max_train_hours`.
     patience: int | None = None
@@ -109,7 +113,8 @@ class Schedule:
                              f"{sum(stage.epochs for stage in self.stages)}")
         for field, allowed in (("optimizer", OPTIMIZERS), ("lr_policy", LR_POLICIES),
                                ("class_weighting", CLASS_WEIGHTINGS), ("select_by", SELECTION_RULES),
-                               ("precision", PRECISIONS), ("bn_statistics", BN_STATISTICS)):
+                               ("precision", PRECISIONS), ("bn_statistics", BN_STATISTICS),
+                               ("initialization", INITIALIZATIONS)):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"Schedule.{field}={getattr(self, field)!r}; expected one of {allowed}")
         if not set(self.decayed) <= set(DECAY_KINDS):

@@ -20,6 +20,7 @@ from segpapers import datasets
 from segpapers import papers
 from segpapers.common import checkpoints, class_weights, results
 from segpapers.common.errors import UserError
+from segpapers.common.initialization import initialize
 from segpapers.common.losses import SegmentationCrossEntropy
 from segpapers.common.schedule import Stage, schedule_differences
 from segpapers.common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
@@ -342,6 +343,7 @@ def train_stage(experiment, stage, stage_dir, build, previous, schedule, loss, b
         done.unlink()  # more epochs were asked for (check_extendable): train on from the last one
     with strategy.scope():
         model = build(**stage.model_options)
+        initialize(model, schedule.initialization, experiment.seed)  # layers a previous stage trained are overwritten
         if previous is not None:
             transfer_weights(checkpoints.load_model(previous, as_trained=True), model)
         stage_schedule = schedule.replace(learning_rate=stage.learning_rate or schedule.learning_rate,

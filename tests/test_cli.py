@@ -254,9 +254,9 @@ def test_killed_run_resumes_from_the_last_completed_epoch_to_the_uninterrupted_w
 
 
 def test_a_staged_run_keeps_its_finished_stage_and_hands_its_weights_on(tmp_path, monkeypatch):
-    """ENet's encoder, then the whole network (its `reference` protocol, whose encoder stage weights its
-    classes with its own constant): a run stopped in the second stage does not train the first again,
-    and starts the second from the first's selected checkpoint."""
+    """ENet's encoder, then the whole network (its `reference_torch7` protocol: the `reference` one, whose encoder
+    stage weights its classes with its own constant, started from Torch7's draws): a run stopped in the second
+    stage does not train the first again, and starts the second from the first's selected checkpoint."""
     class StoppedInTheDecoder(Exception):
         pass
 
@@ -270,7 +270,7 @@ def test_a_staged_run_keeps_its_finished_stage_and_hands_its_weights_on(tmp_path
 
     monkeypatch.setattr(runs, "transfer_weights", stop_at_the_first_handover)
     run = tmp_path / "run"
-    flags = ["--model", "enet", "--protocol", "reference", *TINY, "--optimizer=sgd", "--epochs", "2",
+    flags = ["--model", "enet", "--protocol", "reference_torch7", *TINY, "--optimizer=sgd", "--epochs", "2",
              "--steps-per-epoch", "1", "--val-steps", "1", "--eval-split", "none", "--output", str(run)]
     with pytest.raises(StoppedInTheDecoder):
         train.main(flags)
@@ -289,6 +289,11 @@ def test_a_staged_run_keeps_its_finished_stage_and_hands_its_weights_on(tmp_path
     for handed_array, selected_array in zip(handed, encoder.get_weights(), strict=True):
         np.testing.assert_array_equal(handed_array, selected_array)
     assert set(copied) == {layer.name for layer in encoder.layers if layer.weights} - {"encoder_classifier"}
+    # Each stage starts from Torch7's draws, batch-norm scales from U[0, 1] where the builder's are 1 (one SGD
+    # step at 5e-4 keeps them spread): the encoder's layers in its stage, the decoder's own in the second.
+    whole = keras.models.load_model(run / "decoder" / "model.keras", compile=False, safe_mode=True)
+    for model, layer in ((encoder, "initial_bn"), (whole, "bottleneck5_0_main_bn")):
+        assert np.std(keras.ops.convert_to_numpy(model.get_layer(layer).gamma)) > 0.2, layer
 
 
 def test_class_weighting_flag_computes_its_own_weights_instead_of_the_published(tmp_path):
