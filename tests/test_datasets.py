@@ -8,7 +8,7 @@ from PIL import Image
 
 from segpapers import datasets
 from segpapers.common.errors import DataError
-from segpapers.datasets import synthetic
+from segpapers.datasets import pipeline, synthetic
 from segpapers.datasets.base import color_map
 from segpapers.datasets.pipeline import Augmentation, eval_pipeline, train_pipeline
 from tests.paths import SHARED_DATA, needs_shared_data
@@ -311,6 +311,20 @@ def test_train_pipeline_is_reproducible_from_its_seed_and_new_every_epoch():
     np.testing.assert_array_equal(first, first_epoch)
     # A run resumed at epoch 2 sees exactly what an uninterrupted one sees then.
     np.testing.assert_array_equal(next(iter(pipeline(5, first_epoch=2)))[0], third)
+
+
+def test_the_augmentation_is_traced_once_for_all_the_epochs_of_a_run(monkeypatch):
+    """U-Net's paper schedule chains 2,000 epochs: one graph of the augmentation serves them all."""
+    traces, augment_ = [], pipeline._augment
+
+    def counted(example, seed, augment, input_size):
+        traces.append(1)  # Python runs only while TensorFlow traces the function
+        return augment_(example, seed, augment, input_size)
+
+    monkeypatch.setattr(pipeline, "_augment", counted)
+    augment = Augmentation(crop_size=(10, 10), flip=True)
+    batches = as_numpy(train_pipeline(coordinate_pairs(4), batch_size=2, augment=augment, seed=0, epochs=20))
+    assert len(batches) == 40 and len(traces) == 1
 
 
 def test_pixel_weights_are_computed_from_each_label_and_move_with_it():
