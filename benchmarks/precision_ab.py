@@ -51,17 +51,17 @@ def compare(curves, monitor):
             "passes": max(loss_gaps) <= LOSS_TOLERANCE and score_gap <= SCORE_TOLERANCE}
 
 
-def trial_rate(model, protocol, schedule, sweeps_dir):
-    """The overrides that set a protocol's learning rate to its recorded trial's choice ({} without a trial)."""
+def trial_overrides(model, protocol, schedule, results_dir):
+    """The overrides that set a protocol's learning rate to its recorded trial's choice ({} without a trial),
+    the trial's record read from `results_dir` as benchmarks.run writes it there."""
     if not schedule.learning_rate_sweep:
         return {}
-    record_file = sweep.record_path(sweeps_dir, model, protocol)
+    record_file = sweep.record_path(results_dir, model, protocol)
     if not record_file.exists():
         raise UserError(f"{model} {protocol} picks its learning rate by a trial and {record_file} is missing: "
                         f"run the trial first (python -m benchmarks.run --model {model} --protocol {protocol} "
                         "runs it before the row)")
-    chosen = results.read_json(record_file)["chosen_learning_rate"]
-    return {"learning_rate": (chosen, f"the rate the learning-rate trial chose ({record_file.name})")}
+    return sweep.chosen_rate(results.read_json(record_file), record_file)
 
 
 def main(argv=None):
@@ -83,7 +83,7 @@ def main(argv=None):
     schedule = papers.get_schedule(args.model, args.protocol)
     name = f"{args.model}_{args.protocol}"
     overrides = {"validate_every": (1, "the A/B compares validation epoch by epoch"),
-                 **trial_rate(args.model, args.protocol, schedule, args.trials_dir)}
+                 **trial_overrides(args.model, args.protocol, schedule, args.trials_dir)}
     curves, seconds, configs = {}, {}, {}
     for precision in PRECISIONS:
         run = Path(args.runs_dir) / f"{name}_{precision}"

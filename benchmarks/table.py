@@ -29,7 +29,9 @@ DATA_ROOT = REPO.parent / "shared" / "data"  # the datasets this machine has (be
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou")
 SHORT = {"pixel_accuracy": "G", "mean_accuracy": "C", "miou": "mIoU", "rand_error": "Rand error",
          "pixel_error": "pixel error", "warping_error": "warping error"}
-DIGITS = {"warping_error": 6}  # decimals of a fraction in the gap section where 4 would round the paper's away
+# Decimals in the gap section: percentages to 0.1, error fractions to 4, the warping error's to 6 (4 would
+# round the paper's 0.000353 away).
+DECIMALS = {**dict.fromkeys(SUMMARY_KEYS, 1), "warping_error": 6}
 MONITORED = {"val_miou": "val mIoU", "val_pixel_accuracy": "val G"}  # selection metrics a progress record names
 
 
@@ -173,6 +175,11 @@ def extent_text(config):
                      for stage, done, epochs, why in stopped_short(config))
 
 
+def scored_on(data):
+    """The split a results file was scored on, with its size: "camvid test (233)"."""
+    return f"{data['dataset']} {data['split']} ({data['num_images']})"
+
+
 def run_row(name, path, data):
     config = data["train_config"]
     crf = data.get("crf")
@@ -182,7 +189,7 @@ def run_row(name, path, data):
     deviations = what_was_cut(name, config)
     return {
         "model": name,
-        "dataset": f"{data['dataset']} {data['split']} ({data['num_images']})",
+        "dataset": scored_on(data),
         "protocol": config.get("protocol", "?"),
         "params": f"{data['params'] / 1e6:.2f}M",
         "gflops": f"{evaluated_gflops(name, data):.1f} @ {'x'.join(map(str, data['input_size']))}",
@@ -252,7 +259,7 @@ def gap_rows(results_dir):
                     continue
                 # CamVid's scores are reported in percent, ISBI's errors as fractions.
                 value = 100 * measured[key] if key in SUMMARY_KEYS else measured[key]
-                digits = DIGITS.get(key, 1 if key in SUMMARY_KEYS else 4)
+                digits = DECIMALS.get(key, 4)
                 gaps[key], values[key] = value - reported, value
                 differences.append(f"{SHORT.get(key, key.replace('_', ' '))} {value:.{digits}f} vs {reported:g} "
                                    f"({gaps[key]:+.{digits}f})")
@@ -262,18 +269,16 @@ def gap_rows(results_dir):
                          "scores": "; ".join(differences) or "no common metric",
                          "budget": what_was_cut(name, config) or "—", "stopped_short": extent_text(config),
                          "paper": record.notes or "—",
-                         "other_split": (f"{data['dataset']} {data['split']} ({data['num_images']} images)"
-                                         if data["split"] != record.split else None),
-                         "reported_split": record.split})
+                         "scored_on": scored_on(data), "reported_on": f"{record.dataset} {record.split}"})
     return rows
 
 
 def other_split_runs(rows):
-    """Per run scored on another split than the paper's numbers (ISBI 2012: the challenge's test labels are
+    """Per run scored on a different split from the paper's numbers (ISBI 2012: the challenge's test labels are
     hidden, so the runs here are scored on held-out training slices): which split each side is on."""
-    return "".join(f" {row['model']}'s `{row['protocol']}` run is scored on {row['other_split']}, the paper's "
-                   f"numbers on its `{row['reported_split']}` split: not the same images." for row in rows
-                   if row["other_split"])
+    return "".join(f" {row['model']}'s `{row['protocol']}` run is scored on {row['scored_on']}, the paper's numbers "
+                   f"on {row['reported_on']}: not the same images." for row in rows
+                   if not row["scored_on"].startswith(row["reported_on"] + " "))
 
 
 def paper_and_cpu_gaps(rows):

@@ -24,7 +24,8 @@ def initialize(model, initialization, seed):
 
 def torch7_reset(model, rng):
     """Re-draws the convolutions and batch norms of `model` as Torch7's `reset()` draws them, from the numpy
-    Generator `rng`; returns the names of the layers drawn."""
+    Generator `rng`; returns the names of the layers drawn. A layer with weights of another kind raises: its
+    Torch7 draw is not written here, and half a reset is no reference's."""
     drawn = []
     for layer in _layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -41,8 +42,10 @@ def torch7_reset(model, rng):
                 if variable is None:
                     continue
                 variable.assign(rng.uniform(-bound, bound, variable.shape).astype("float32"))
+        elif isinstance(layer, keras.layers.PReLU) or not layer.weights:
+            continue  # PReLU: the builders start at Torch7's 0.25
         else:
-            continue
+            raise ValueError(f"torch7_reset: no Torch7 draw for {layer.name!r} ({type(layer).__name__})")
         drawn.append(layer.name)
     return drawn
 

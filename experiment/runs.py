@@ -216,7 +216,8 @@ def resume_differences(previous, config):
     for key in RESUME_MUST_MATCH:
         before, now = previous.get(key), json.loads(json.dumps(config.get(key)))
         if key == "schedule":
-            changed = [(*change, None) for change in schedule_differences(before, now)]
+            # A schedule's prose (its sources, its notes on the references) may be edited under a running run.
+            changed = [(*change, None) for change in schedule_differences(before, now, ignore=("notes", "source"))]
             if changed and _only_epochs(before, now):
                 changed = _epochs_change(before, now, changed)
             differences += [f"schedule.{field}: {old!r} -> {new!r}" + (f" ({why})" if why else "")

@@ -53,13 +53,19 @@ def sweep(model, protocol, runs_dir, data_dir, record_file, **settings):
     return record
 
 
-def chosen_experiment(model, protocol, output, data_dir, record, record_file, **settings):
-    """The run of `model` under `protocol` at the rate its trial's `record` (read from `record_file`) chose."""
+def chosen_rate(record, record_file):
+    """The schedule override {"learning_rate": (rate, reason)} of the rate a trial's `record` (read from
+    `record_file`) chose, the reason naming the file and every candidate's score."""
     monitor = record["monitor"]
     tried = ", ".join(f"{candidate['learning_rate']:g}: {100 * candidate[monitor]:.1f}"
                       if candidate[monitor] is not None else f"{candidate['learning_rate']:g}: failed"
                       for candidate in record["candidates"])
     reason = (f"picked by the learning-rate trial ({Path(record_file).name}; {monitor} after {record['epochs']} "
               f"epoch(s): {tried})")
+    return {"learning_rate": (record["chosen_learning_rate"], reason)}
+
+
+def chosen_experiment(model, protocol, output, data_dir, record, record_file, **settings):
+    """The run of `model` under `protocol` at the rate its trial's `record` (read from `record_file`) chose."""
     return Experiment.of(model, output, protocol, data_dir=data_dir, eval_split="none",
-                         overrides={"learning_rate": (record["chosen_learning_rate"], reason)}, **settings)
+                         overrides=chosen_rate(record, record_file), **settings)

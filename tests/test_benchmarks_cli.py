@@ -30,12 +30,15 @@ def test_the_precision_ab_of_a_protocol_with_a_learning_rate_trial_runs_at_the_t
     from segpapers.experiment import sweep
 
     schedule = papers.get_schedule("unet", "paper")
-    assert schedule.learning_rate_sweep and precision_ab.trial_rate("unet", "cpu", papers.get_schedule("unet", "cpu"),
-                                                                    tmp_path) == {}
+    assert schedule.learning_rate_sweep
+    assert precision_ab.trial_overrides("unet", "cpu", papers.get_schedule("unet", "cpu"), tmp_path) == {}
     with pytest.raises(UserError, match="run the trial first"):
-        precision_ab.trial_rate("unet", "paper", schedule, tmp_path)
+        precision_ab.trial_overrides("unet", "paper", schedule, tmp_path)
     record = sweep.record_path(tmp_path, "unet", "paper")
     record.parent.mkdir(parents=True)
-    results.write_json(record, {"chosen_learning_rate": 0.003})
-    rate, reason = precision_ab.trial_rate("unet", "paper", schedule, tmp_path)["learning_rate"]
-    assert rate == 0.003 and "unet_paper.json" in reason
+    results.write_json(record, {"monitor": "val_miou", "epochs": 8, "chosen_learning_rate": 0.003, "candidates": [
+        {"learning_rate": 0.001, "val_miou": 0.5}, {"learning_rate": 0.003, "val_miou": 0.6}]})
+    rate, reason = precision_ab.trial_overrides("unet", "paper", schedule, tmp_path)["learning_rate"]
+    assert rate == 0.003
+    assert reason == ("picked by the learning-rate trial (unet_paper.json; val_miou after 8 epoch(s): "
+                      "0.001: 50.0, 0.003: 60.0)")

@@ -86,8 +86,9 @@ def test_isbi_rows_show_the_challenge_errors_and_voc_models_keep_their_voc_row(t
     (gap,) = [row for row in table.gap_rows(tmp_path) if row["model"] == "unet"]
     assert gap["scores"] == ("warping error 0.000412 vs 0.000353 (+0.000059); Rand error 0.0500 vs 0.0382 (+0.0118); "
                              "pixel error 0.0700 vs 0.0611 (+0.0089)")
-    assert ("unet's `cpu` run is scored on isbi2012 val (5 images), the paper's numbers on its `test` split"
-            in table.gap_section(table.gap_rows(tmp_path)))
+    section = table.gap_section(table.gap_rows(tmp_path))
+    assert "unet's `cpu` run is scored on isbi2012 val (5), the paper's numbers on isbi2012 test: not the" in section
+    assert "fcn8s's `cpu` run is scored" not in section  # CamVid's test split is the paper's
 
 
 def test_the_command_writes_the_markdown_and_the_plot(tmp_path):
@@ -362,7 +363,8 @@ def test_a_paper_run_stopped_short_says_how_far_it_got_in_its_row_and_its_gap():
     assert table.extent_text({"schedule": schedule}) == ""  # nothing recorded: nothing claimed
 
     rows = [{"model": "segnet_basic", "protocol": protocol, "stopped_short": table.extent_text(recorded), "gaps": {},
-             "values": {}, "reported": {}, "scores": "", "budget": "", "paper": "", "other_split": None}
+             "values": {}, "reported": {}, "scores": "", "budget": "", "paper": "",
+             "scored_on": "camvid test (233)", "reported_on": "camvid test"}
             for protocol in ("paper", "cpu")]
     section = table.gap_section(rows)
     assert section.count("stopped at") == 1  # a reduced budget's short run is no news

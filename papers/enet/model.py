@@ -22,7 +22,9 @@ e-lab/ENet-training `train/models/encoder.lua` and `decoder.lua`; layer names ar
 - Encoder (stages 1-3): PReLU, dropout 0.01 in stage 1 and 0.1 in stages 2-3. Decoder (stages 4-5):
   ReLU and no dropout, as decoder.lua (the paper's text would also put p = 0.1 there).
 - Deviations: kernels start from He normal (the project's convention) rather than Torch's uniform
-  +-1/sqrt(fan_in), biases from zero; PReLU slopes start at Torch's 0.25.
+  +-1/sqrt(fan_in), biases from zero, batch-norm scales at 1 rather than Torch's U[0, 1]; PReLU slopes
+  start at Torch's 0.25. A schedule with `initialization="torch7"` (ENet's `reference_torch7`) re-draws
+  them as Torch does (common/initialization.py).
 
 Sizes: pooling and the strided convolutions round up (ceil mode), and the transposed convolutions
 are cropped to the size the matching encoder map had, so any input size gives logits of that

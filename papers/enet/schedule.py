@@ -67,21 +67,22 @@ SCHEDULES["enet"]["reference"] = _paper.override(
              _paper.stages[1]), "e-lab's models/encoder.lua weights the encoder stage with c = 1.2"),
 ).replace(
     source=_paper.source + "; e-lab/ENet-training models/encoder.lua; davidtvs/PyTorch-ENet main.py, args.py",
-    notes="both references initialise convolutions (kernels and biases) from Torch's default uniform "
-          "+-1/sqrt(fan_in), about 2.45x narrower than this run's He normal with zero biases; "
+    notes="both references keep their framework's default draws for convolutions, kernels and biases from a "
+          "uniform +-1/sqrt(fan_in) (about 2.45x narrower than this run's He normal with zero biases; PyTorch "
+          "counts a transposed convolution's outputs in fan_in, Torch7 its inputs); "
           "e-lab initialises batch-norm scales from U[0, 1], PyTorch-ENet (and this run) at 1; e-lab keeps the "
           "checkpoint with the lowest test loss, here the best validation mIoU (as PyTorch-ENet); PyTorch-ENet "
           "trains the whole network for 300 epochs without an encoder stage, this run keeps the paper's",
 )
 
-# The reference recipe with e-lab's initialisation: its Torch7 modules keep their reset() draws, where
-# the `reference` run started from He normal kernels, zero biases and batch-norm scales at 1.
+# The next run of the reference recipe: what the `reference` run still did differently from e-lab's code,
+# adopted where a run can adopt it.
 _reference = SCHEDULES["enet"]["reference"]
 SCHEDULES["enet"]["reference_torch7"] = _reference.override(
     initialization=("torch7", "e-lab's Torch7 modules keep their reset() draws: convolutions U(+-1/sqrt(fan_in)), "
                               "kernels and biases, batch-norm scales U[0, 1]"),
 ).replace(
     notes="e-lab keeps the checkpoint with the lowest test loss, here the best validation mIoU (as PyTorch-ENet); "
-          "PyTorch-ENet initialises batch-norm scales at 1 and trains the whole network for 300 epochs without an "
-          "encoder stage, this run keeps e-lab's draws and the paper's stages",
+          "PyTorch-ENet trains the whole network for 300 epochs without an encoder stage, this run keeps the "
+          "paper's stages",
 )
