@@ -42,3 +42,23 @@ def test_the_precision_ab_of_a_protocol_with_a_learning_rate_trial_runs_at_the_t
     assert rate == 0.003
     assert reason == ("picked by the learning-rate trial (unet_paper.json; val_miou after 8 epoch(s): "
                       "0.001: 50.0, 0.003: 60.0)")
+
+
+def test_the_precision_ab_holds_bfloat16_to_float32s_own_seed_to_seed_gaps_where_they_are_larger():
+    from segpapers.benchmarks import precision_ab
+
+    def curve(losses, scores):
+        return {"loss": losses, "val_miou": scores}
+
+    curves = {"float32": curve([1.0, 0.8], [None, 0.40]), "mixed_bfloat16": curve([1.0, 0.84], [None, 0.44])}
+    verdict = precision_ab.compare(curves, "val_miou")
+    assert (verdict["max_relative_loss_gap"], verdict["best_monitor_gap"]) == (0.05, 0.04)
+    assert (verdict["loss_bound"], verdict["score_bound"], verdict["passes"]) == (0.03, 0.02, False)
+    # float32 at another seed departs further than bfloat16 does: bfloat16 is within the noise.
+    curves[precision_ab.NOISE_RUN] = curve([1.1, 0.72], [0.30, 0.35])
+    verdict = precision_ab.compare(curves, "val_miou")
+    assert verdict["float32_seed_to_seed"] == {"max_relative_loss_gap": 0.1, "best_monitor_gap": 0.05}
+    assert (verdict["loss_bound"], verdict["score_bound"], verdict["passes"]) == (0.1, 0.05, True)
+    # Never below the fixed tolerances: a seed that happens to land close proves no precision right.
+    curves[precision_ab.NOISE_RUN] = curves["float32"]
+    assert precision_ab.compare(curves, "val_miou")["score_bound"] == 0.02
