@@ -123,7 +123,8 @@ def row_experiment(args, model, run):
     """The Experiment of a benchmark row: the protocol as it is, on `--data-root/<dataset>`, in `run`. A
     protocol with a learning-rate trial (`Schedule.learning_rate_sweep`: the comparison's, U-Net's) runs it
     first (`experiment.sweep`; once, recorded in `results/sweeps/<model>_<protocol>.json`) and trains at
-    the rate it chose."""
+    the rate it chose, going on from that rate's trial run where its epochs are the run's first ones
+    (`sweep.start_from_trial`: U-Net's fixed rate, not the comparison's decaying one)."""
     schedule = papers.get_schedule(model, args.protocol)
     data_dir = str(Path(args.data_root) / schedule.dataset)
     if args.protocol == COMPARISON and args.backbone_weights:
@@ -133,6 +134,8 @@ def row_experiment(args, model, run):
         record = (results.read_json(record_file) if record_file.exists()
                   else sweep.sweep(model, args.protocol, args.runs_dir, data_dir, record_file, verbose=2,
                                    data_source=args.data_source))
+        if sweep.start_from_trial(model, args.protocol, args.runs_dir, record, run):
+            print(f"{run}: goes on from the trial's run at the chosen rate, whose {record['epochs']} epoch(s) are its first")
         return sweep.chosen_experiment(model, args.protocol, run, data_dir, record, record_file, verbose=2,
                                        data_source=args.data_source)
     return Experiment.of(model, run, args.protocol, backbone_weights=args.backbone_weights, data_dir=data_dir,

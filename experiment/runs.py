@@ -216,8 +216,8 @@ def resume_differences(previous, config):
     for key in RESUME_MUST_MATCH:
         before, now = previous.get(key), json.loads(json.dumps(config.get(key)))
         if key == "schedule":
-            # A schedule's prose (its sources, its notes on the references) may be edited under a running run.
-            changed = [(*change, None) for change in schedule_differences(before, now, ignore=("notes", "source"))]
+            before, now = _settings(before), _settings(now)
+            changed = [(*change, None) for change in schedule_differences(before, now)]
             if changed and _only_epochs(before, now):
                 changed = _epochs_change(before, now, changed)
             differences += [f"schedule.{field}: {old!r} -> {new!r}" + (f" ({why})" if why else "")
@@ -225,6 +225,14 @@ def resume_differences(previous, config):
         elif before != now:
             differences.append(f"{key}: {before!r} -> {now!r}")
     return differences
+
+
+def _settings(schedule):
+    """A schedule (dict) without its prose, which may be reworded under a run: its source, its notes and the
+    reasons of its overrides (a learning-rate trial's candidate goes on as the run at the chosen rate)."""
+    overrides = {field: {key: value for key, value in change.items() if key != "reason"}
+                 for field, change in schedule.get("overrides", {}).items()}
+    return {**{key: value for key, value in schedule.items() if key not in ("notes", "source")}, "overrides": overrides}
 
 
 def _only_epochs(before, now):

@@ -8,12 +8,19 @@ best validation score, epochs, training time; the chosen rate) is a results file
 learning-rate override names it as its reason.
 """
 import math
+import shutil
 from pathlib import Path
 
 from segpapers import papers
 from segpapers.common import results
 from segpapers.experiment.runs import fit, read_history, train_seconds
 from segpapers.experiment.spec import Experiment
+
+
+# Learning-rate policies whose rate at an epoch does not depend on the run's length: under them the chosen
+# candidate's epochs are the run's own first epochs (same seed, data order and rates), so the run goes on
+# from them instead of training them again. Under "poly" the rate decays towards the run's last step.
+LENGTH_FREE_POLICIES = ("fixed", "step")
 
 
 def candidate_dir(runs_dir, model, protocol, learning_rate):
@@ -51,6 +58,19 @@ def sweep(model, protocol, runs_dir, data_dir, record_file, **settings):
               "code_version": results.code_version()}
     results.write_json(record_file, record)
     return record
+
+
+def start_from_trial(model, protocol, runs_dir, record, output):
+    """Starts the run in `output` as a copy of the chosen candidate's folder (without its TensorBoard logs) where
+    the candidate's epochs are the run's first ones: a one-stage schedule of a LENGTH_FREE_POLICIES policy.
+    Returns whether it did; an existing `output` is left as it is."""
+    schedule = papers.get_schedule(model, protocol)
+    chosen = candidate_dir(runs_dir, model, protocol, record["chosen_learning_rate"])
+    if (Path(output).exists() or schedule.stages or schedule.lr_policy not in LENGTH_FREE_POLICIES
+            or not (chosen / "done.json").exists()):
+        return False
+    shutil.copytree(chosen, output, ignore=shutil.ignore_patterns("logs"))
+    return True
 
 
 def chosen_rate(record, record_file):

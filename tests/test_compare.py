@@ -133,3 +133,28 @@ def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path
     run.main(["--protocol", "compare", "--model", "segnet_basic", "--rerun", "--data-source", "tfds", *folders])
     assert swept.count("segnet_basic") == 1 and trained[-1].model == "segnet_basic"  # the sweep's record is reused
     assert trained[-1].data_source == checked[-1] == scored[-1] == "tfds"
+
+
+def test_a_run_at_a_rate_independent_of_its_length_goes_on_from_its_trials_run(tmp_path, tiny_camvid, monkeypatch):
+    from segpapers.experiment import fit
+    from segpapers.experiment.runs import read_history
+
+    runs, record_path = tmp_path / "runs", sweep.record_path(tmp_path / "results", "segnet_basic", "compare")
+    decaying = papers.get_schedule("segnet_basic", "compare").replace(learning_rate_sweep=(1e-3,), epochs=2)
+    monkeypatch.setitem(papers._SCHEDULES["segnet_basic"], "compare", decaying.replace(lr_policy="fixed"))
+    record = sweep.sweep("segnet_basic", "compare", runs, str(tiny_camvid), record_path, **TINY_RUN)
+    output = runs / "segnet_basic_compare"
+    monkeypatch.setitem(papers._SCHEDULES["segnet_basic"], "compare", decaying)
+    assert not sweep.start_from_trial("segnet_basic", "compare", runs, record, output)  # poly: not its first epoch
+    assert not output.exists()
+
+    monkeypatch.setitem(papers._SCHEDULES["segnet_basic"], "compare", decaying.replace(lr_policy="fixed"))
+    assert sweep.start_from_trial("segnet_basic", "compare", runs, record, output)
+    trial_epoch = read_history(output)
+    fit(sweep.chosen_experiment("segnet_basic", "compare", output, str(tiny_camvid), record, record_path,
+                                **TINY_RUN))
+    history = read_history(output)
+    assert len(trial_epoch) == 1 and len(history) == 2 and history[0] == trial_epoch[0]  # one epoch more, not two
+    assert json.loads((output / "config.json").read_text())["schedule"]["overrides"]["learning_rate"]["reason"] \
+        .startswith("picked by the learning-rate trial")
+    assert not sweep.start_from_trial("segnet_basic", "compare", runs, record, output)  # a started run stays
