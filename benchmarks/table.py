@@ -175,6 +175,12 @@ def extent_text(config):
                      for stage, done, epochs, why in stopped_short(config))
 
 
+def rate_text(images_per_s):
+    """Images per second, or seconds per image where fewer than 0.1 go through a second (U-Net's test-time
+    averaging over 8 symmetries of the overlap-tiled slice)."""
+    return f"{images_per_s:.1f} img/s" if images_per_s >= 0.1 else f"{1 / images_per_s:.0f} s/img"
+
+
 def scored_on(data):
     """The split a results file was scored on, with its size: "camvid test (233)"."""
     return f"{data['dataset']} {data['split']} ({data['num_images']})"
@@ -197,7 +203,7 @@ def run_row(name, path, data):
         "reproduced": scores(data),
         "crf": crf_cell,
         "train": ", ".join(filter(None, [f"{train_time / 60:.0f} min" if train_time else "—", extent_text(config)])),
-        "inference": (f"{data['images_per_s']:.1f} img/s" + (" with the CRF" if crf else "")
+        "inference": (rate_text(data["images_per_s"]) + (" with the CRF" if crf else "")
                       if data.get("images_per_s") else "—"),
         "deviations": deviations or "—",
         "source": path.name + (f" (weights: weights/{path.stem}/)"

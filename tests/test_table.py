@@ -388,3 +388,7 @@ def test_the_readme_lists_the_paper_recipe_runs_between_its_marks_and_nothing_el
     assert "| 83.1 / 60.2 / 45.7 |" in text and "| 50 min | enet_paper.json |" in text
     readme.write_text("no marks here\n")
     assert not table.write_readme_reproductions(readme, []) and readme.read_text() == "no marks here\n"
+
+
+def test_a_slow_evaluation_shows_seconds_per_image_not_zero_images_per_second():
+    assert (table.rate_text(2.04), table.rate_text(0.025)) == ("2.0 img/s", "40 s/img")
