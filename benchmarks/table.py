@@ -108,8 +108,12 @@ def evaluated_gflops(name, data):
     """GFLOPs at the evaluated input size: from the results file, else counted on the rebuilt model."""
     if data.get("gflops"):
         return data["gflops"]
-    config = data["train_config"]
-    model = papers.build_model(name, config["num_classes"], (*data["input_size"], 3), **config.get("model_options", {}))
+    return gflops_at(name, data["train_config"], data["input_size"])
+
+
+def gflops_at(name, config, input_size):
+    """GFLOPs of the run's model (its classes and options) rebuilt at `input_size`."""
+    model = papers.build_model(name, config["num_classes"], (*input_size, 3), **config.get("model_options", {}))
     return count_flops(model) / 1e9
 
 
@@ -391,7 +395,7 @@ def comparison_rows(results_dir, speed):
             config, crf, cost = data["train_config"], data.get("crf"), timed.get(name)
             rows.append({
                 "model": name, "params": f"{data['params'] / 1e6:.2f}M",
-                "gflops": f"{evaluated_gflops(name, data):.1f}",
+                "gflops": f"{evaluated_gflops(name, data):.1f} / {gflops_at(name, config, comparison.SCORED_SIZE):.1f}",
                 "sweep": sweep_cell(results_dir, name),
                 "scores": scores(data), "crf": f"{scores(crf)} ({crf_change(data)})" if crf else "not run",
                 "train": f"{config['train_wall_time_s'] / 60:.0f} min" if config.get("train_wall_time_s") else "—",
@@ -405,7 +409,8 @@ def comparison_rows(results_dir, speed):
 
 
 COMPARISON_COLUMNS = (("model", "model"), ("params", "params (11 classes)"),
-                      ("gflops", f"GFLOPs @ {comparison.RECIPE.input_size[0]}x{comparison.RECIPE.input_size[1]}"),
+                      ("gflops", "GFLOPs @ {} (as run) / {}".format(
+                          *("x".join(map(str, size)) for size in (comparison.RECIPE.input_size, comparison.SCORED_SIZE)))),
                       ("sweep", "lr sweep: val mIoU (chosen in bold)"), ("scores", "test G / C / mIoU"),
                       ("crf", "+ dense CRF"), ("train", "train time"), ("inference", "inference (batch 1)"),
                       ("memory", "peak memory (training)"), ("source", "results file"))
@@ -419,7 +424,7 @@ def recipe_text():
             f"{recipe.weight_decay:g}, {recipe.class_weighting.replace('_', '-')} class weights, "
             f"{'horizontal flips' if recipe.flip else 'no augmentation'}, random init, {recipe.precision}, "
             f"the checkpoint with the best {MONITORED[recipe.monitor]} scored on the {recipe.eval_split} split at "
-            f"360x480; learning rate per model: the best of {', '.join(f'{lr:g}' for lr in recipe.learning_rate_sweep)} "
+            f"{'x'.join(map(str, comparison.SCORED_SIZE))}; learning rate per model: the best of {', '.join(f'{lr:g}' for lr in recipe.learning_rate_sweep)} "
             f"after {recipe.sweep_epochs} epoch(s) on val")
 
 

@@ -22,12 +22,14 @@ LEARNING_RATES = (1e-4, 3e-4, 1e-3)
 SWEEP_EPOCHS = 1  # each candidate rate trains this many epochs of the recipe before the vote
 # DeconvNet as the SegNet paper benchmarked it on CamVid (its sec. 4): fc6/fc7 cut to 1024 channels.
 MODEL_OPTIONS = {"deconvnet": {"fc_channels": 1024}}
+# CamVid's label size: the test scores are taken at it, and the papers quote their costs at it.
+SCORED_SIZE = (360, 480)
 
 RECIPE = Schedule(
     dataset="camvid",
     # Multiples of 32, so that every pooling of SegNet (5), the FCNs and DeconvNet (stride 32) and
     # U-Net (4) sees even sizes; above DeconvNet's 193 px (fc6's 7x7 window on pool5); CamVid's
-    # aspect within 4 %. Scored at 360x480 all the same (logits resized to the labels).
+    # aspect within 4 %. Scored at SCORED_SIZE all the same (logits resized to the labels).
     input_size=(224, 288),
     batch_size=4, epochs=6,
     optimizer="adam", learning_rate=3e-4, lr_policy="poly", lr_power=0.9,

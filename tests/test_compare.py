@@ -93,6 +93,8 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
     assert row["inference"] == "42 ms @ 224x288" and row["memory"] == "1.2 GiB" and row["train"] == "10 min"
     text = table.comparison_section(tmp_path, speed, {}, tmp_path / "frontier.png")
     assert "224x288 inputs, 6 epochs at batch 4, adam with poly decay" in text and "| enet | 0.37M |" in text
+    # ENet's cost where it ran and at CamVid's size (results/model_summary.json: 2.54 GFLOPs at 360x480)
+    assert row["gflops"] == "0.9 / 2.5" and "GFLOPs @ 224x288 (as run) / 360x480" in text
     assert (tmp_path / "frontier.png").exists()
     assert "Not run yet: segnet_basic, segnet, fcn8s, deconvnet, unet_same." in text
 
