@@ -403,9 +403,20 @@ def comparison_rows(results_dir, speed):
                               if cost else "—"),
                 "memory": f"{cost['peak_rss_gib']:.1f} GiB" if cost and cost.get("peak_rss_gib") else "—",
                 "miou": data["metrics"]["miou"], "infer_ms": cost["infer_ms_per_image"] if cost else None,
+                "improving": best_at_last_epoch(config),
                 "source": path.name,
             })
     return rows
+
+
+def best_at_last_epoch(config):
+    """Whether the run's selected (best validated) epoch was its last: it was still improving when its
+    budget ended. None when the results file does not record its stages."""
+    stages = config.get("stages_trained")
+    if not stages or not stages[-1].get("selected"):
+        return None
+    last = stages[-1]
+    return last["selected"].get("epoch") == last["epochs_trained"]
 
 
 COMPARISON_COLUMNS = (("model", "model"), ("params", "params (11 classes)"),
@@ -444,6 +455,11 @@ def comparison_section(results_dir, speed, progress, plot_path):
              f"`python -m benchmarks.run --protocol {COMPARISON}`, one row with `--model NAME`."]
     if rows:
         lines += ["", *table_of(COMPARISON_COLUMNS, rows)]
+        improving = [row["model"] for row in rows if row["improving"]]
+        if improving:
+            lines += ["", f"Still improving when the budget ended (best {MONITORED[comparison.RECIPE.monitor]} at "
+                      f"the last epoch): {', '.join(improving)} ({len(improving)} of {len(rows)}). Their scores are "
+                      "of unfinished training, so a longer shared budget may reorder the rows."]
         if plot_comparison(rows, plot_path):
             lines += ["", f"![test mIoU against inference time]({Path(plot_path).name})"]
     lines += [""] if running else []

@@ -68,7 +68,9 @@ def comparison_result(directory, name, miou):
         "metrics": {"pixel_accuracy": 0.8, "mean_accuracy": 0.6, "miou": miou, "iou": [miou] * 11},
         "class_names": [f"c{index}" for index in range(11)],
         "train_config": {"model": name, "protocol": "compare", "num_classes": 11, "train_wall_time_s": 600.0,
-                         "model_options": {}, "deviations": [], "schedule": RECIPE.to_dict()},
+                         "model_options": {}, "deviations": [], "schedule": RECIPE.to_dict(),
+                         "stages_trained": [{"stage": "train", "epochs": 6, "epochs_trained": 6,
+                                             "selected": {"monitor": "val_miou", "best": miou, "epoch": 6}}]},
     }
     (directory / f"{name}_compare.json").write_text(json.dumps(data))
 
@@ -96,6 +98,7 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
     # ENet's cost where it ran and at CamVid's size (results/model_summary.json: 2.54 GFLOPs at 360x480)
     assert row["gflops"] == "0.9 / 2.5" and "GFLOPs @ 224x288 (as run) / 360x480" in text
     assert (tmp_path / "frontier.png").exists()
+    assert "Still improving when the budget ended (best val mIoU at the last epoch): enet (1 of 1)." in text
     assert "Not run yet: segnet_basic, segnet, fcn8s, deconvnet, unet_same." in text
 
 
