@@ -85,3 +85,23 @@ def test_resolve_checkpoint_accepts_a_file_a_record_folder_and_a_record_name(tin
 def test_resolve_checkpoint_names_the_records_for_an_unknown_name(tiny_record):
     with pytest.raises(ValueError, match="'enet:paper' is neither .* weight records: segnet_basic_quick$"):
         papers.resolve_checkpoint("enet:paper")
+
+
+def test_rescore_confirms_a_record_of_its_own_scores_and_flags_one_that_differs(tiny_run, tmp_path, monkeypatch):
+    from segpapers.benchmarks import rescore, run
+    from segpapers.experiment.scoring import score_checkpoint
+
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")
+    config = results.read_run_config(tiny_run / "config.json")
+    name = f"{config['model']}_{config['protocol']}"
+    score_checkpoint(tiny_run / "model.keras", "test", tmp_path / "scores.json", verbose=False)
+    run.keep_weights(tiny_run, tmp_path / "scores.json", weights.WEIGHTS_DIR / name, "a test")
+    output = tmp_path / "rescore.json"
+    assert rescore.main(["--output", str(output)])[name]["matches"]
+    record = results.read_json(weights.WEIGHTS_DIR / name / "record.json")
+    record["metrics"]["iou"][0] += 2 * rescore.TOLERANCE  # one class's score, not a headline one
+    results.write_json(weights.WEIGHTS_DIR / name / "record.json", record)
+    rescore.main(["--records", name, "--output", str(output)])
+    (entry,) = results.read_json(output)["records"].values()
+    assert not entry["matches"] and entry["largest_difference"] > rescore.TOLERANCE
+    assert entry["command"] == f"python evaluate.py --checkpoint {name}" and entry["recorded"] == entry["rescored"]
