@@ -7,7 +7,7 @@ from segpapers.papers import weights
 
 # The records benchmarks.run committed: (model, protocol); each is re-scored on the full test split with
 # `python evaluate.py --checkpoint <model>_<protocol> --crf` (minutes, so not here).
-COMMITTED = [("enet", "compare"), ("enet", "paper"), ("enet", "reference"), ("segnet_basic", "paper")]
+COMMITTED = [("enet", "compare"), ("enet", "paper"), ("enet", "reference"), ("segnet_basic", "compare"), ("segnet_basic", "paper")]
 
 
 def test_the_committed_records_are_listed_under_their_models():
