@@ -19,7 +19,7 @@ from segpapers import papers
 from segpapers.common import results
 from segpapers.common.crf import DEFAULT_PRESET, PRESETS
 from segpapers.common.flops import count_flops
-from segpapers.common.schedule import deviation_lines, schedule_differences
+from segpapers.common.schedule import deviation_lines, schedule_differences, without_prose
 from segpapers.common.training import NO_BFLOAT16_UNITS
 from segpapers.experiment import sweep
 from segpapers.papers import comparison
@@ -117,24 +117,24 @@ def gflops_at(name, config, input_size):
     return count_flops(model) / 1e9
 
 
-def protocol_notes(name, config):
-    """What a run's protocol cuts, in words: the current schedule's notes (the prose is kept up to date
-    in papers/) when the run followed that very schedule, every recorded setting equal; else the notes
-    the run recorded."""
+def described_schedule(name, config):
+    """The schedule (dict) whose prose (notes, override reasons) describes a run: the current one, whose
+    prose is kept up to date in papers/, when the run followed it, every setting equal; else the one the
+    run recorded."""
     recorded, protocol = config["schedule"], config.get("protocol")
     if protocol in papers.list_protocols(name):
         current = papers.get_schedule(name, protocol).to_dict()
-        if not schedule_differences(recorded, current, ignore=("notes", "source")):
-            return current["notes"]
-    return recorded.get("notes", "")
+        if not schedule_differences(without_prose(recorded), without_prose(current)):
+            return current
+    return recorded
 
 
 def what_was_cut(name, config):
     """A run's departures from the paper: model deviations, the protocol's overrides of the paper's recipe
-    (each with its reason, from the run's recorded schedule) and the protocol's notes."""
-    overrides = deviation_lines(config["schedule"])
-    return "; ".join(config.get("deviations", []) + overrides + precision_line(config)
-                     + [protocol_notes(name, config)]).strip("; ")
+    (each with its reason) and the protocol's notes."""
+    schedule = described_schedule(name, config)
+    return "; ".join(config.get("deviations", []) + deviation_lines(schedule) + precision_line(config)
+                     + [schedule.get("notes", "")]).strip("; ")
 
 
 def precision_line(config):

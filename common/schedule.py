@@ -191,6 +191,14 @@ def schedule_differences(before, now, ignore=()):
             if field not in ignore and before.get(field) != value]
 
 
+def without_prose(schedule):
+    """A schedule (dict) without its prose, which may be reworded under a finished or running run: its
+    source, its notes and the reasons of its overrides."""
+    overrides = {field: {key: value for key, value in change.items() if key != "reason"}
+                 for field, change in schedule.get("overrides", {}).items()}
+    return {**{key: value for key, value in schedule.items() if key not in ("notes", "source")}, "overrides": overrides}
+
+
 def deviation_lines(schedule):
     """`Schedule.deviations` of a schedule as a dict (`to_dict`, or read back from a run's config.json)."""
     return [f"{field}: {_show(change['paper'])} -> {_show(schedule[field])} ({change['reason']})"

@@ -22,7 +22,7 @@ from segpapers.common import checkpoints, class_weights, results
 from segpapers.common.errors import UserError
 from segpapers.common.initialization import initialize
 from segpapers.common.losses import SegmentationCrossEntropy
-from segpapers.common.schedule import Stage, schedule_differences
+from segpapers.common.schedule import Stage, schedule_differences, without_prose
 from segpapers.common.training import (BatchNormStatistics, NonFiniteLoss, SelectedCheckpoint, StopOnNaN, TrainingClock,
                              compile_for_training, copy_atomically, global_dtype_policy, machine_precision,
                              save_model_atomically, start_multi_worker, transfer_weights)
@@ -216,7 +216,7 @@ def resume_differences(previous, config):
     for key in RESUME_MUST_MATCH:
         before, now = previous.get(key), json.loads(json.dumps(config.get(key)))
         if key == "schedule":
-            before, now = _settings(before), _settings(now)
+            before, now = without_prose(before), without_prose(now)
             changed = [(*change, None) for change in schedule_differences(before, now)]
             if changed and _only_epochs(before, now):
                 changed = _epochs_change(before, now, changed)
@@ -225,14 +225,6 @@ def resume_differences(previous, config):
         elif before != now:
             differences.append(f"{key}: {before!r} -> {now!r}")
     return differences
-
-
-def _settings(schedule):
-    """A schedule (dict) without its prose, which may be reworded under a run: its source, its notes and the
-    reasons of its overrides (a learning-rate trial's candidate goes on as the run at the chosen rate)."""
-    overrides = {field: {key: value for key, value in change.items() if key != "reason"}
-                 for field, change in schedule.get("overrides", {}).items()}
-    return {**{key: value for key, value in schedule.items() if key not in ("notes", "source")}, "overrides": overrides}
 
 
 def _only_epochs(before, now):

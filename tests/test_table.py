@@ -292,14 +292,17 @@ def test_the_per_class_section_shows_each_class_iou_of_the_results_file(tmp_path
     assert "| enet | cpu | 90.1 | 1.2 | 45.7 |" in section
 
 
-def test_a_run_of_the_current_schedule_shows_its_current_notes(tmp_path):
+def test_a_run_of_the_current_schedule_shows_its_current_notes_and_reasons(tmp_path):
     schedule = table.papers.get_schedule("enet", "cpu")
     recorded = json.loads(json.dumps(schedule.replace(notes="old wording").to_dict()))
+    field = next(iter(recorded["overrides"]))
+    recorded["overrides"][field]["reason"] = "an old reason"
     config = {"protocol": "cpu", "deviations": ["random init"], "schedule": recorded}
     overrides = "; ".join(schedule.deviations())
     assert table.what_was_cut("enet", config) == f"random init; {overrides}; {schedule.notes}".strip("; ")
     changed = {**recorded, "epochs": recorded["epochs"] + 1}  # another run than the schedule describes
-    assert table.what_was_cut("enet", {**config, "schedule": changed}).endswith("; old wording")
+    cut = table.what_was_cut("enet", {**config, "schedule": changed})
+    assert cut.endswith("; old wording") and "(an old reason)" in cut
 
 
 def test_rerun_starts_a_finished_row_over(tmp_path, monkeypatch):
