@@ -375,16 +375,20 @@ def comparison_speed(speed):
 
 
 def sweep_cell(results_dir, name):
-    """The learning-rate trial of a comparison row: each rate's validation score, the chosen one in bold."""
+    """The learning-rate trial of a comparison row: each rate's validation score, the chosen one in bold,
+    and a note when the chosen rate is the grid's largest or smallest (the best rate may lie beyond it)."""
     path = sweep.record_path(results_dir, name, COMPARISON)
     if not path.exists():
         return "—"
     trial = results.read_json(path)
+    rates = [candidate["learning_rate"] for candidate in trial["candidates"]]
 
     def cell(candidate):
         text = f"{candidate['learning_rate']:g}: {percent(candidate[trial['monitor']])}"
         return f"**{text}**" if candidate["learning_rate"] == trial["chosen_learning_rate"] else text
-    return ", ".join(map(cell, trial["candidates"]))
+    edge = (" (the grid's largest)" if trial["chosen_learning_rate"] == max(rates) else
+            " (the grid's smallest)" if trial["chosen_learning_rate"] == min(rates) else "")
+    return ", ".join(map(cell, trial["candidates"])) + (edge if len(rates) > 1 else "")
 
 
 def comparison_rows(results_dir, speed):

@@ -91,7 +91,7 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
     assert enet["reproduced"] == ("paper recipe not run yet; trained under the shared recipe: see Architectures on "
                                   "equal terms")
     (row,) = table.comparison_rows(tmp_path, speed)
-    assert row["scores"] == "80.0 / 60.0 / 45.0" and row["sweep"] == "0.0001: 20.0, **0.001: 30.0**"
+    assert row["scores"] == "80.0 / 60.0 / 45.0" and row["sweep"] == "0.0001: 20.0, **0.001: 30.0** (the grid's largest)"
     assert row["inference"] == "42 ms @ 224x288" and row["memory"] == "1.2 GiB" and row["train"] == "10 min"
     text = table.comparison_section(tmp_path, speed, {}, tmp_path / "frontier.png")
     assert "224x288 inputs, 6 epochs at batch 4, adam with poly decay" in text and "| enet | 0.37M |" in text
