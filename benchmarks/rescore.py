@@ -39,9 +39,9 @@ def largest_difference(recorded, rescored):
 def rescore(name, verbose=False):
     """Scores the record `name` on its split (and with the CRF where it has CRF metrics); its check entry."""
     checkpoint = papers.resolve_checkpoint(name)
-    model = results.read_run_config(checkpoint.with_name("config.json"))["model"]
-    record = papers.get_weights(model, name.removeprefix(f"{model}_"))
-    crf = crf_params(run_config(checkpoint), None, None, []) if record.crf_metrics else None
+    config = run_config(checkpoint)
+    record = papers.get_weights(config["model"], name.removeprefix(f"{config['model']}_"))
+    crf = crf_params(config, None, None, []) if record.crf_metrics else None
     with tempfile.TemporaryDirectory() as scratch:
         scored = score_checkpoint(checkpoint, record.split, Path(scratch) / "results.json", crf=crf, verbose=verbose)
     pairs = {"": (record.metrics, scored["metrics"])}  # key prefix -> (recorded, re-scored)

@@ -181,14 +181,14 @@ def _defaults(cls):
                                   for key, value in found.items()}))
 
 
-def schedule_differences(before, now, ignore=()):
+def schedule_differences(before, now):
     """The fields in which two schedules as dicts (read back from JSON) differ, as (field, before, now).
     A field `before` lacks (written by older code), in the schedule or in a stage, counts as its default."""
     before = {**_defaults(Schedule), **before}
     before["stages"] = [{**_defaults(Stage), **stage} for stage in before["stages"]]
     now = json.loads(json.dumps(now))
     return [(field, before.get(field), value) for field, value in now.items()
-            if field not in ignore and before.get(field) != value]
+            if before.get(field) != value]
 
 
 def without_prose(schedule):
