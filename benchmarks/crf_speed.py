@@ -18,6 +18,7 @@ from PIL import Image
 
 from segpapers.common import results
 from segpapers.common.crf import PRESETS, dense_crf
+from segpapers.common.machine_load import OtherLoad
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid"
 
@@ -39,7 +40,9 @@ def smooth_probabilities(height, width, num_classes, seed=0):
 
 
 def measure(camvid_dir, iterations=5, repeats=5, num_classes=11):
-    """Median seconds of `dense_crf` on one image, per preset, with `iterations` mean-field steps."""
+    """Median seconds of `dense_crf` on one image, per preset, with `iterations` mean-field steps, and the
+    share of the CPUs the rest of the machine took meanwhile (common.machine_load)."""
+    load = OtherLoad()
     image, source = test_image(camvid_dir)
     probs = smooth_probabilities(*image.shape[:2], num_classes)
     rows = {}
@@ -52,7 +55,8 @@ def measure(camvid_dir, iterations=5, repeats=5, num_classes=11):
             dense_crf(image, probs, **params)
             times.append(time.perf_counter() - start)
         rows[name] = {"params": params, "seconds_median": statistics.median(times), "seconds_all": times}
-    return {"image": source, "size": list(image.shape[:2]), "num_classes": num_classes, "presets": rows}
+    return {"image": source, "size": list(image.shape[:2]), "num_classes": num_classes, "presets": rows,
+            "other_cpu_share": (load.result() or {}).get("other_cpu_share")}
 
 
 def main(argv=None):

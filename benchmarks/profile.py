@@ -20,6 +20,7 @@ from pathlib import Path
 
 import segpapers.common.console  # noqa: F401 -- before any import of TensorFlow: its start is quiet on a CPU machine
 from segpapers.benchmarks.speed import REPO, keras_training_setup
+from segpapers.common.machine_load import OtherLoad
 
 
 def op_time_by_type(logdir):
@@ -77,9 +78,11 @@ def main(argv=None):
 
     run(2)  # trace and warm up outside the profile
     logdir = args.logdir or tempfile.mkdtemp(prefix="profile_")
+    load = OtherLoad()
     tf.profiler.experimental.start(logdir)
     run(args.steps)
     tf.profiler.experimental.stop()
+    other = load.result()
 
     totals = op_time_by_type(logdir)
     total = sum(totals.values())
@@ -88,6 +91,7 @@ def main(argv=None):
     record = {"model": args.model, "precision": args.precision, **setup,
               "profiled": "inference" if args.inference else "training", "steps": args.steps,
               "op_ms_per_step": total / 1e9 / args.steps, "ops": ops, "logdir": logdir,
+              **({"other_cpu_share": other["other_cpu_share"], "quiet": other["quiet"]} if other else {}),
               "command": " ".join(["python -m benchmarks.profile", *argv]),
               "code_version": results.code_version(), "environment": results.environment()}
     output = args.output or REPO / "results" / "benchmarks" / f"profile_{args.model}{'_inference' * args.inference}.json"

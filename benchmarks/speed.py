@@ -30,7 +30,9 @@ One command measures, and writes to one JSON (rendered by `python -m benchmarks.
 - the dense CRF's seconds per 360x480 image on one core (benchmarks.crf_speed).
 
 Each model runs in its own child process (`--child`) so that its peak RSS is its own and no
-model's memory or threads linger into the next one's timing. Nothing else should run meanwhile.
+model's memory or threads linger into the next one's timing. Nothing else should run meanwhile, and
+each figure says whether anything did: the share of the CPUs' time the rest of the machine took while
+it was measured (`other_cpu_share`, a row's busiest round's; `quiet` below 5 %, common.machine_load).
 A model's children (its Keras variants, its PyTorch twins, its other backends) are measured in
 `--rounds` interleaved rounds (A, B, A, B ...: a drift of the machine falls on all of them alike);
 each row holds the median of its rounds and every round's figure (`<figure>_rounds`), and a
@@ -51,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 import segpapers.common.console  # noqa: F401 -- first, as in every entry point (quiet start; JAX's int64 counts)
+from segpapers.common.machine_load import QUIET_SHARE, OtherLoad
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CAMVID = REPO.parent / "shared" / "data" / "camvid"
@@ -294,6 +297,7 @@ def run_child(*arguments, backend=None):
     returns its result dict or {"error": ...}."""
     command = [sys.executable, "-m", "benchmarks.speed", "--child", *arguments]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **({"KERAS_BACKEND": backend} if backend else {})}
+    load = OtherLoad()
     try:
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -301,7 +305,8 @@ def run_child(*arguments, backend=None):
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if done.returncode or not lines:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
-    return json.loads(lines[-1][len(RESULT_PREFIX):])
+    other = load.result()
+    return {**json.loads(lines[-1][len(RESULT_PREFIX):]), **({"other_cpu_share": other["other_cpu_share"]} if other else {})}
 
 
 def measured_in_rounds(children, rounds):
@@ -321,6 +326,9 @@ def measured_in_rounds(children, rounds):
             continue
         row = {**fields, **measured[key][0], "rounds": rounds,
                "peak_rss_gib": max(row["peak_rss_gib"] for row in measured[key])}
+        shares = [row["other_cpu_share"] for row in measured[key] if "other_cpu_share" in row]
+        if len(shares) == rounds:  # the busiest round's: a row is quiet when every round of it was
+            row["other_cpu_share"], row["quiet"] = max(shares), max(shares) < QUIET_SHARE
         for figure in TIMED:
             if figure in row:
                 values = [row[figure] for row in measured[key]]

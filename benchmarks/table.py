@@ -19,6 +19,7 @@ from segpapers import papers
 from segpapers.common import results
 from segpapers.common.crf import DEFAULT_PRESET, PRESETS
 from segpapers.common.flops import count_flops
+from segpapers.common.machine_load import QUIET_SHARE
 from segpapers.common.schedule import deviation_lines, schedule_differences, without_prose
 from segpapers.common.training import NO_BFLOAT16_UNITS
 from segpapers.experiment import sweep
@@ -614,6 +615,7 @@ def speed_section(speed):
                       for row in sorted(speed["torch"], key=lambda row: row["model"])])]
     lines += backend_lines(speed)
     lines += export_lines(speed)
+    lines += quietness_line(speed)
     if speed.get("pipeline"):
         pipeline = speed["pipeline"]
         lines += ["", f"Input pipeline alone (decode + augment + batch of the CamVid training files, no cache, "
@@ -623,7 +625,9 @@ def speed_section(speed):
     lines += ["", "Dense CRF, one core, " + "; ".join(
         f"{name}: {row['seconds_median']:.3f} s" for name, row in crf["presets"].items())
         + f" per {'x'.join(map(str, crf['size']))} image at {next(iter(crf['presets'].values()))['params']['iterations']} "
-        f"mean-field iterations (evaluate.py's default, the {DEFAULT_PRESET} preset, runs {PRESETS[DEFAULT_PRESET].iterations}).", "",
+        f"mean-field iterations (evaluate.py's default, the {DEFAULT_PRESET} preset, runs {PRESETS[DEFAULT_PRESET].iterations})"
+        + (f"; the rest of the machine took {100 * crf['other_cpu_share']:.0f} % of the CPUs' time meanwhile"
+           if crf.get("other_cpu_share") is not None else "") + ".", "",
         *markdown_table(["target", "threshold", "measured", "met", "what"], [
             [check["target"], f"{check['threshold']:g}", f"{check['value']:.4g}" + (
                 f" ({check['range'][0]:.3g}-{check['range'][1]:.3g})" if "range" in check else ""),
@@ -631,6 +635,25 @@ def speed_section(speed):
     lines += ["", "What holds the unmet targets back: [benchmarks/SPEED_ANALYSIS.md](benchmarks/SPEED_ANALYSIS.md) "
               "(hand-written; it quotes these files)."]
     return "\n".join(lines)
+
+
+def quietness_line(speed):
+    """Which timed rows were measured on a quiet machine (the rest of it under QUIET_SHARE of the CPUs'
+    time in every round, common.machine_load), which were not, and which predate the record."""
+    labelled = ([(f"{row['model']} {row['precision']}{' + XLA' if row.get('xla') else ''}", row) for row in speed["keras"]]
+                + [(f"{row['model']} {row['framework']}", row) for row in speed["torch"]]
+                + [(f"{row['model']} on {row['backend']}", row) for row in speed.get("backends", [])])
+    labelled = [(label, row) for label, row in labelled if "error" not in row]
+    quiet = [label for label, row in labelled if row.get("quiet")]
+    busy = [f"{label} ({100 * row['other_cpu_share']:.0f} %)" for label, row in labelled
+            if "quiet" in row and not row["quiet"]]
+    unknown = [label for label, row in labelled if "quiet" not in row]
+    parts = ([f"quiet (the rest of the machine under {100 * QUIET_SHARE:.0f} % of the CPUs' time in every round): "
+              + ", ".join(quiet)] if quiet else [])
+    parts += ([f"NOT quiet (the share of the CPUs the rest of the machine took in the busiest round; slower than "
+               f"a quiet machine would time them): {', '.join(busy)}"] if busy else [])
+    parts += [f"not recorded (measured before runs recorded it): {', '.join(unknown)}"] if unknown else []
+    return ["", "Measured " + "; ".join(parts) + "."] if quiet or busy else []
 
 
 def cpu_of_latest_run(environment):

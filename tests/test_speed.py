@@ -22,6 +22,8 @@ def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
     assert row["model"] == "segnet_basic" and row["input_size"] == [32, 32] and row["train_batch"] == 12
     assert row["train_ms_per_image"] > 0 and row["infer_ms_per_image"] > 0 and row["peak_rss_gib"] > 0.1
     assert len(row["step_seconds"]) == 2 + 1  # warm-up steps, then the timed one
+    # what the rest of the machine took meanwhile, per row and for the CRF (common.machine_load)
+    assert 0 <= row["other_cpu_share"] <= 1 and "quiet" in row and 0 <= record["crf"]["other_cpu_share"] <= 1
     assert record["pipeline"] is None  # no CamVid files
     checks = {check["target"]: check for check in record["targets"]}
     assert checks["segnet_basic_train_ms_per_image"]["value"] == row["train_ms_per_image"]  # not the XLA row's
@@ -59,6 +61,20 @@ def test_a_models_children_are_measured_in_interleaved_rounds_and_report_their_m
     checks = speed.check_targets([{**keras_row, **run}], [{**torch_row, **run}], None, {"presets": {}})
     (ratio,) = [check for check in checks if check["detail"] == "enet train, Keras float32 vs torch_eager"]
     assert ratio["value"] == 200.0 / 150.0 and ratio["range"] == [0.5, 2.0]
+
+    # Each round says what the rest of the machine took while it ran: a row is quiet when every round was.
+    shares = iter([0.01, 0.30, 0.02, 0.0, 0.01, 0.04])
+    monkeypatch.setattr(speed, "run_child", lambda *arguments, **options: {
+        "train_ms_per_image": 1.0, "peak_rss_gib": 1.0, "other_cpu_share": next(shares)})
+    rows = speed.measured_in_rounds({"keras": ({"model": "enet", "precision": "float32"}, ("keras",), {}),
+                                     "torch": ({"model": "enet", "framework": "torch_eager"}, ("torch_eager",), {})}, 3)
+    assert (rows["keras"]["other_cpu_share"], rows["keras"]["quiet"]) == (0.02, True)
+    assert (rows["torch"]["other_cpu_share"], rows["torch"]["quiet"]) == (0.30, False)
+    line = "".join(table.quietness_line({"keras": [rows["keras"], {"model": "unet", "precision": "float32"}],
+                                         "torch": [rows["torch"]]}))
+    assert "quiet (the rest of the machine under 5 % of the CPUs' time in every round): enet float32;" in line
+    assert "NOT quiet" in line and "enet torch_eager (30 %)" in line
+    assert "not recorded (measured before runs recorded it): unet float32." in line
 
     # A child that failed in any round is reported failed.
     outcomes = iter([{"train_ms_per_image": 1.0, "peak_rss_gib": 1.0}, {"error": "killed"},
@@ -171,6 +187,7 @@ def test_profile_splits_an_inference_by_op_type(tmp_path):
     shares = {row["op"]: row["share"] for row in record["ops"]}
     assert abs(sum(shares.values()) - 1) < 1e-6
     assert any("Conv2D" in op for op in shares) and not any("Backprop" in op for op in shares)
+    assert 0 <= record["other_cpu_share"] <= 1 and "quiet" in record
     assert "segnet_basic's batch-1 inference (float32, batch 1, 32x32" in table.profile_section(record)
 
 
