@@ -180,6 +180,15 @@ def extent_text(config):
                      for stage, done, epochs, why in stopped_short(config))
 
 
+def train_time_text(config):
+    """"50 min", with the share of the CPUs other work took where the run did not train on a quiet machine."""
+    seconds, share = config.get("train_wall_time_s"), config.get("train_other_cpu_share")
+    if not seconds:
+        return "—"
+    shared = f" (CPUs shared: other work took {100 * share:.0f} %)" if share is not None and share >= QUIET_SHARE else ""
+    return f"{seconds / 60:.0f} min{shared}"
+
+
 def rate_text(images_per_s):
     """Images per second, or seconds per image where fewer than 0.1 go through a second (U-Net's test-time
     averaging over 8 symmetries of the overlap-tiled slice)."""
@@ -196,7 +205,6 @@ def run_row(name, path, data):
     crf = data.get("crf")
     crf_cell = (f"{scores(crf)} ({crf_change(data)}, {crf['seconds_per_image']:.2f} s/img)"
                 if crf else "not run")
-    train_time = config.get("train_wall_time_s")
     deviations = what_was_cut(name, config)
     return {
         "model": name,
@@ -207,7 +215,7 @@ def run_row(name, path, data):
         "reported": reported_cell(name, data["dataset"]),
         "reproduced": scores(data),
         "crf": crf_cell,
-        "train": ", ".join(filter(None, [f"{train_time / 60:.0f} min" if train_time else "—", extent_text(config)])),
+        "train": ", ".join(filter(None, [train_time_text(config), extent_text(config)])),
         "inference": (rate_text(data["images_per_s"]) + (" with the CRF" if crf else "")
                       if data.get("images_per_s") else "—"),
         "deviations": deviations or "—",
@@ -403,7 +411,7 @@ def comparison_rows(results_dir, speed):
                 "gflops": f"{evaluated_gflops(name, data):.1f} / {gflops_at(name, config, comparison.SCORED_SIZE):.1f}",
                 "sweep": sweep_cell(results_dir, name),
                 "scores": scores(data), "crf": f"{scores(crf)} ({crf_change(data)})" if crf else "not run",
-                "train": f"{config['train_wall_time_s'] / 60:.0f} min" if config.get("train_wall_time_s") else "—",
+                "train": train_time_text(config),
                 "inference": (f"{cost['infer_ms_per_image']:.0f} ms @ {'x'.join(map(str, cost['input_size']))}"
                               if cost else "—"),
                 "memory": f"{cost['peak_rss_gib']:.1f} GiB" if cost and cost.get("peak_rss_gib") else "—",

@@ -13,6 +13,7 @@ import numpy as np
 
 from segpapers.common import backends, metrics, results
 from segpapers.common.console import has_gpu
+from segpapers.common.machine_load import OtherLoad
 
 
 @contextlib.contextmanager
@@ -229,7 +230,9 @@ def transfer_weights(source, target):
 class TrainingClock(keras.callbacks.Callback):
     """Keeps the training time summed over every sitting of a resumed run, up to the last epoch, and
     stops the training once it passes `budget_s` (None: no limit). Each sitting is also listed with
-    its epochs, seconds, dtype policy and CPU, since a run resumed on another machine mixes their speeds."""
+    its epochs, seconds, dtype policy and CPU, since a run resumed on another machine mixes their speeds,
+    and the share of the CPUs the rest of the machine took meanwhile (common.machine_load), since a
+    sitting that shared them trained slower."""
 
     def __init__(self, path, budget_s=None):
         super().__init__()
@@ -239,7 +242,7 @@ class TrainingClock(keras.callbacks.Callback):
         recorded = results.read_json(self.path) if self.path.exists() else {"seconds": 0.0}
         self.previous, self.sittings = recorded["seconds"], recorded.get("sittings", [])
         self.sitting = None
-        self.start = time.perf_counter()
+        self.start, self.load = time.perf_counter(), OtherLoad()
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.sitting is None:
@@ -254,6 +257,8 @@ class TrainingClock(keras.callbacks.Callback):
         self.on_epoch_begin(epoch)  # a no-op after fit's own call
         elapsed = time.perf_counter() - self.start
         self.sitting.update(last_epoch=epoch + 1, seconds=round(elapsed, 1))
+        if (load := self.load.result()) is not None:
+            self.sitting["other_cpu_share"] = load["other_cpu_share"]
         seconds = self.previous + elapsed
         results.write_json(self.path, {"seconds": seconds, "sittings": self.sittings})
         if self.budget_s is not None and seconds >= self.budget_s:

@@ -131,6 +131,7 @@ def _fit(experiment):
     if len(stages) > 1:
         copy_atomically(selected, output / "model.keras")
     config = {**config, "train_wall_time_s": round(train_seconds(schedule, output), 1),
+              "train_other_cpu_share": shared_cpu_share(schedule, output),
               "trained_precisions": trained_precisions(schedule, output),
               "stages_trained": stages_trained(schedule, output)}
     results.write_json(config_path, config)
@@ -414,6 +415,19 @@ def trained_precisions(schedule, output):
                 spans.append({"stage": stage.name, "precision": sitting["precision"],
                               "first_epoch": sitting["first_epoch"], "last_epoch": sitting["last_epoch"]})
     return spans
+
+
+def shared_cpu_share(schedule, output):
+    """The share of the CPUs the rest of the machine took while the run in `output` trained, averaged
+    over its sittings by their seconds (train_time.json), or None where no sitting recorded it."""
+    recorded = []
+    for _, stage_dir in stage_dirs(schedule, output):
+        clock = Path(stage_dir) / "train_time.json"
+        recorded += [sitting for sitting in (results.read_json(clock).get("sittings", []) if clock.exists() else [])
+                     if "other_cpu_share" in sitting and sitting["seconds"] > 0]
+    seconds = sum(sitting["seconds"] for sitting in recorded)
+    return (round(sum(sitting["other_cpu_share"] * sitting["seconds"] for sitting in recorded) / seconds, 4)
+            if seconds else None)
 
 
 def train_seconds(schedule, output):

@@ -161,6 +161,38 @@ def test_training_clock_lists_each_sitting_with_its_epochs_and_dtype_policy(tmp_
         == [(1, 2), (3, 3)]
 
 
+def test_each_sitting_records_what_the_rest_of_the_machine_took_and_the_run_averages_it_by_time(tmp_path, monkeypatch):
+    from segpapers.benchmarks import table
+    from segpapers.common import training
+    from segpapers.experiment.runs import shared_cpu_share
+
+    shares = iter([0.5, 0.0])
+
+    class FakeLoad:  # a first sitting beside another training, then a quiet one
+        def __init__(self):
+            self.share = next(shares)
+
+        def result(self):
+            return {"other_cpu_share": self.share, "quiet": self.share < 0.05, "seconds": 1.0}
+
+    monkeypatch.setattr(training, "OtherLoad", FakeLoad)
+    clock = TrainingClock(tmp_path / "train_time.json")
+    for epoch in (0, 1):
+        clock.on_train_begin()
+        clock.on_epoch_end(epoch)
+    recorded = json.loads((tmp_path / "train_time.json").read_text())
+    assert [sitting["other_cpu_share"] for sitting in recorded["sittings"]] == [0.5, 0.0]
+    recorded["sittings"][0]["seconds"], recorded["sittings"][1]["seconds"] = 300.0, 100.0
+    (tmp_path / "train_time.json").write_text(json.dumps(recorded))
+    schedule = Schedule(**BASE, epochs=2)
+    assert shared_cpu_share(schedule, tmp_path) == 0.375  # (0.5 x 300 s + 0 x 100 s) / 400 s
+    assert table.train_time_text({"train_wall_time_s": 2400.0, "train_other_cpu_share": 0.375}) == \
+        "40 min (CPUs shared: other work took 38 %)"
+    assert table.train_time_text({"train_wall_time_s": 2400.0, "train_other_cpu_share": 0.01}) == "40 min"
+    assert table.train_time_text({"train_wall_time_s": 2400.0}) == "40 min"  # older runs recorded nothing
+    assert shared_cpu_share(schedule, tmp_path / "elsewhere") is None
+
+
 @pytest.mark.parametrize("units, asked, expected", [(False, False, "float32"), (False, True, "mixed_bfloat16"),
                                                     (True, False, "mixed_bfloat16"), (None, False, "mixed_bfloat16")])
 def test_a_schedules_bfloat16_falls_back_to_float32_only_on_a_cpu_known_to_lack_bfloat16_units(
