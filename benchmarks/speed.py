@@ -183,6 +183,7 @@ def measure_keras(name, precision, repeats, input_size=None, xla=False, protocol
         "train_ms_per_image": 1000 * train_s / batch, "train_gflops_per_s": 3 * gflops * batch / train_s,
         "infer_ms_per_image": 1000 * infer_s, "infer_gflops_per_s": gflops / infer_s,
         "step_seconds": step_times, "peak_rss_gib": round(peak_rss_gib(), 2),
+        "code_version": results.code_version(),  # the child's own: benchmarks.code_ab runs two versions
         **({} if on_tensorflow() else {"environment": results.environment()}),
     }
 
@@ -292,14 +293,18 @@ def measure_pipeline(camvid_dir, batch_size, batches):
             "source": str(camvid_dir)}
 
 
-def run_child(*arguments, backend=None):
-    """Runs `--child ...` in a fresh process (under Keras backend `backend`, default the environment's);
+def run_child(*arguments, backend=None, code=None):
+    """Runs `--child ...` in a fresh process (under Keras backend `backend`, default the environment's;
+    with `code`, {"cwd", "pythonpath"} of another version of the project: benchmarks.code_ab's);
     returns its result dict or {"error": ...}."""
     command = [sys.executable, "-m", "benchmarks.speed", "--child", *arguments]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **({"KERAS_BACKEND": backend} if backend else {})}
+    if code:  # its folder first on the import path, as `segpapers` and as the `benchmarks` of `-m`
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code["pythonpath"]), env.get("PYTHONPATH")]))
     load = OtherLoad()
     try:
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        done = subprocess.run(command, cwd=code["cwd"] if code else REPO, env=env, capture_output=True, text=True,
+                              timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {CHILD_TIMEOUT_S} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
