@@ -3,9 +3,9 @@
 Models, layers and losses are written in `keras.ops` and run on every Keras 3 backend. A few pieces
 take a TensorFlow-only path when Keras runs on TensorFlow, each named where it lives:
 `layers.BatchNormalization` (the fused kernel), `layers._tensorflow_prelu` (XLA-fused element-wise
-passes), `layers._use_tensorflow_pooling` (TF's argmax pooling), `losses._sum_over_replicas`
-(tf.distribute replicas) and `experiment.inference.forward_pass` (one `tf.function` with the
-predictor's image ops).
+passes), `layers._use_tensorflow_kernels` (XLA-compiled pooling and unpooling),
+`losses._sum_over_replicas` (tf.distribute replicas) and `experiment.inference.forward_pass` (one
+`tf.function` with the predictor's image ops).
 
 It also says what the CPU can compute natively (`cpu`, `cpu_has_bfloat16_units`,
 `emulates_bfloat16`): a schedule's mixed_bfloat16 is a speed choice that holds only on CPUs with

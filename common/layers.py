@@ -7,8 +7,11 @@ inside each pooling window. The switches are stored here as the window-local arg
 inside the 2x2 window, i.e. the "2 bits per window" of the SegNet paper) rather than TF's flat index
 from `tf.nn.max_pool_with_argmax`, so that both layers are written in `keras.ops` only: they run on
 any Keras backend, compile under XLA (which has no kernel for `MaxPoolWithArgmax`), and need no
-scatter; on CPU-only TensorFlow the pooling runs TF's own MaxPoolWithArgmax kernel instead, which
-gives the same switches (`tensorflow_pooling`). Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
+scatter; on TensorFlow outside a whole-model XLA compilation both run as small XLA-compiled kernels
+with hand-written gradients (`tensorflow_pooling`, `tensorflow_unpooling`): the same values, switches
+and gradients in one fused pass each way, where TensorFlow's own ops take several (the window
+transposes, the one-hot product) and its MaxPoolWithArgmax kernel has no bfloat16 version on CPU.
+Odd sizes follow Caffe's ceil-mode pooling used by the SegNet reference: the input is
 padded at the bottom/right with -inf, and unpooling crops back to the encoder's size
 (Caffe's `upsample_h`/`upsample_w`). An export to another runtime (ONNX, LiteRT) traces both layers
 within `for_export()`, from ops those runtimes have built in (`exportable_pooling`, `exportable_unpooling`).
@@ -172,12 +175,25 @@ def _pad_to_even(inputs):
     return inputs
 
 
-def portable_pooling(inputs):
-    """(pooled, switches) in keras.ops: any backend, XLA included."""
-    inputs = _pad_to_even(inputs)
+def _windows(inputs):
+    """[N, H, W, C] (even H, W) -> [N, H/2, W/2, C, 4]: each 2x2 window's values, row-major."""
     height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
     windows = ops.reshape(inputs, (-1, height // 2, 2, width // 2, 2, channels))
-    windows = ops.reshape(ops.transpose(windows, (0, 1, 3, 5, 2, 4)), (-1, height // 2, width // 2, channels, 4))
+    return ops.reshape(ops.transpose(windows, (0, 1, 3, 5, 2, 4)), (-1, height // 2, width // 2, channels, 4))
+
+
+def portable_unpooling(inputs, switches):
+    """Each value of `inputs` at its switch position in a zero 2x2 window, in keras.ops: [N, h, w, C] ->
+    [N, 2h, 2w, C]."""
+    height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+    windows = ops.one_hot(switches, 4, dtype=inputs.dtype) * ops.expand_dims(inputs, -1)
+    windows = ops.reshape(windows, (-1, height, width, channels, 2, 2))
+    return ops.reshape(ops.transpose(windows, (0, 1, 4, 2, 5, 3)), (-1, 2 * height, 2 * width, channels))
+
+
+def portable_pooling(inputs):
+    """(pooled, switches) in keras.ops: any backend, XLA included."""
+    windows = _windows(_pad_to_even(inputs))
     switches = ops.cast(ops.argmax(windows, axis=-1), "int32")
     # Gather rather than ops.max: the gradient then goes to the one switch position, as in
     # Caffe, instead of being shared among tied maxima (common after ReLU).
@@ -186,30 +202,54 @@ def portable_pooling(inputs):
 
 
 def tensorflow_pooling(inputs):
-    """(pooled, switches) from TF's MaxPoolWithArgmax kernel and its gradient kernel: the same
-    values, switches and gradients as `portable_pooling`, without its window transposes and
-    gather/scatter; XLA has no such kernel."""
+    """`portable_pooling` on TensorFlow as an XLA kernel, its gradient (the upstream values placed at
+    the switches) another: the same values, switches and gradients in one pass each way."""
     import tensorflow as tf
 
-    inputs = _pad_to_even(inputs)
-    height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
-    pooled, flat = tf.nn.max_pool_with_argmax(inputs, 2, 2, "VALID", include_batch_in_index=False)
-    # flat = (row * width + column) * channels + channel. Less the index of its window's top left it
-    # is 0, C, W*C or W*C + C: two comparisons find the switch, where dividing flat by C and W takes
-    # int64 divisions, which the CPU does one element at a time (they took 18 % of SegNet-Basic's inference).
-    row_stride = width * channels
-    top_left = (tf.range(0, height, 2, dtype="int64")[:, None, None] * row_stride
-                + tf.range(0, width, 2, dtype="int64")[:, None] * channels + tf.range(channels, dtype="int64"))
-    offset = tf.cast(flat - top_left, "int32")
-    lower = offset >= row_stride
-    right = tf.not_equal(offset, tf.where(lower, row_stride, 0))
-    return pooled, tf.cast(lower, "int32") * 2 + tf.cast(right, "int32")
+    pool, place, _ = _xla_pooling_kernels()
+
+    @tf.custom_gradient
+    def pool_with_switches(padded):
+        pooled, switches = pool(padded)
+        return (pooled, switches), lambda upstream, _switches_upstream: place(upstream, switches)
+
+    return pool_with_switches(_pad_to_even(inputs))
+
+
+def tensorflow_unpooling(inputs, switches):
+    """`portable_unpooling` on TensorFlow as an XLA kernel, its gradient (the upstream value at each
+    switch) another."""
+    import tensorflow as tf
+
+    _, place, pick = _xla_pooling_kernels()
+
+    @tf.custom_gradient
+    def placed(values):
+        return place(values, switches), lambda upstream: pick(upstream, switches)
+
+    return placed(inputs)
+
+
+@functools.cache
+def _xla_pooling_kernels():
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True)
+    def pool(padded):
+        windows = _windows(padded)  # ties: the first position, as ops.argmax
+        return tf.reduce_max(windows, -1), tf.argmax(windows, -1, output_type=tf.int32)
+
+    @tf.function(jit_compile=True)
+    def pick(upstream, switches):
+        return tf.reduce_sum(_windows(upstream) * tf.one_hot(switches, 4, dtype=upstream.dtype), -1)
+
+    return pool, tf.function(portable_unpooling, jit_compile=True), pick
 
 
 def exportable_pooling(inputs):
     """(pooled, switches) from ops ONNX and LiteRT have built in (MaxPool, SpaceToDepth, ArgMax): the
-    same values, switches and gradients as `tensorflow_pooling`, without its MaxPoolWithArgmax (not in
-    LiteRT) or the sign-bit test of `portable_pooling`'s Keras argmax (Bitcast, BitwiseAnd: in neither)."""
+    same values, switches and gradients as `portable_pooling`, without the sign-bit test of its Keras
+    argmax (Bitcast, BitwiseAnd: in neither) or `tensorflow_pooling`'s XLA kernels."""
     import tensorflow as tf
 
     inputs = _pad_to_even(inputs)
@@ -247,17 +287,15 @@ def for_export():
         _EXPORTING.reset(token)
 
 
-def _use_tensorflow_pooling(inputs):
-    # TF's kernel has no bfloat16 CPU version and no XLA version, so the fast path is for
-    # float32/float16 on CPU-only TensorFlow, outside XLA (Keras compiles with XLA by default
-    # where there is an accelerator; on CPU only when asked).
-    if not on_tensorflow() or inputs.dtype not in ("float32", "float16"):
+def _use_tensorflow_kernels():
+    """On TensorFlow, outside a whole-model XLA compilation (Keras compiles with XLA by default where
+    there is an accelerator; on CPU only when asked), which inlines the keras.ops versions instead."""
+    if not on_tensorflow():
         return False
     import tensorflow as tf
     from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
 
-    return (not any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
-            and not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+    return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -270,7 +308,7 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
     def call(self, inputs):
         if _EXPORTING.get():
             return exportable_pooling(inputs)
-        if _use_tensorflow_pooling(inputs):
+        if _use_tensorflow_kernels():
             return tensorflow_pooling(inputs)
         return portable_pooling(inputs)
 
@@ -297,13 +335,13 @@ class MaxUnpooling2D(keras.layers.Layer):
         self.output_size = tuple(output_size) if output_size is not None else None
 
     def call(self, inputs, switches):
-        height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+        height, width = inputs.shape[1], inputs.shape[2]
         if _EXPORTING.get():
             upsampled = exportable_unpooling(inputs, switches)
+        elif _use_tensorflow_kernels():
+            upsampled = tensorflow_unpooling(inputs, switches)
         else:
-            windows = ops.one_hot(switches, 4, dtype=inputs.dtype) * ops.expand_dims(inputs, -1)
-            windows = ops.reshape(windows, (-1, height, width, channels, 2, 2))
-            upsampled = ops.reshape(ops.transpose(windows, (0, 1, 4, 2, 5, 3)), (-1, 2 * height, 2 * width, channels))
+            upsampled = portable_unpooling(inputs, switches)
         out_h, out_w = self._output_hw(height, width)
         if (out_h, out_w) != (2 * height, 2 * width):
             upsampled = upsampled[:, :out_h, :out_w, :]

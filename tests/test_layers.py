@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from segpapers.common.layers import (BatchNormalization, LocalResponseNormalization, MaxPoolingWithArgmax2D, MaxUnpooling2D,
                            PReLU, SpatialDropout2D, exportable_pooling, exportable_unpooling, for_export,
-                           portable_pooling, tensorflow_pooling)
+                           portable_pooling, portable_unpooling, tensorflow_pooling,
+                           tensorflow_unpooling)
 
 
 def brute_force_unpool(x):
@@ -140,6 +141,39 @@ def test_tensorflow_and_exportable_pooling_match_the_portable_pooling(shape):
     for portable, *others in zip(*results):
         for other in others:
             np.testing.assert_array_equal(portable, other)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_tensorflow_unpooling_matches_the_portable_one_in_values_and_gradients(dtype):
+    rng = np.random.default_rng(11)
+    values = tf.constant(rng.normal(size=(2, 3, 4, 5)), dtype=dtype)
+    switches = tf.constant(rng.integers(0, 4, size=(2, 3, 4, 5)), dtype="int32")
+    upstream = tf.constant(rng.normal(size=(2, 6, 8, 5)), dtype=dtype)
+    results = []
+    for unpooling in (portable_unpooling, tensorflow_unpooling):
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            placed = unpooling(values, switches)
+            loss = tf.reduce_sum(placed * upstream)
+        results.append((placed.numpy(), tape.gradient(loss, values).numpy()))
+    for portable, tensorflow in zip(*results):
+        np.testing.assert_array_equal(portable, tensorflow)
+
+
+def test_the_layers_run_xla_kernels_on_tensorflow_and_their_keras_ops_inside_a_compiled_model():
+    x = tf.constant(np.random.default_rng(12).normal(size=(1, 6, 8, 3)).astype("float32"))
+    pooling, unpooling = MaxPoolingWithArgmax2D(), MaxUnpooling2D()
+
+    def pool_and_unpool(x):
+        return unpooling(*pooling(x))
+
+    eager = tf.function(pool_and_unpool).get_concrete_function(x).graph
+    compiled = tf.function(pool_and_unpool, jit_compile=True)
+    # The kernels are calls of their own compiled functions; a whole-model compilation inlines the ops.
+    assert {"PartitionedCall", "StatefulPartitionedCall"} & {op.type for op in eager.get_operations()}
+    assert "OneHot" not in {op.type for op in eager.get_operations()}
+    np.testing.assert_array_equal(compiled(x).numpy(), brute_force_unpool(x.numpy()))
+    np.testing.assert_array_equal(pool_and_unpool(x).numpy(), brute_force_unpool(x.numpy()))
 
 
 @pytest.mark.parametrize("shape", [(2, 6, 8, 3), (1, 5, 7, 4)])
