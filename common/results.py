@@ -1,4 +1,5 @@
 """Results and run files: atomic JSON writes and the provenance every results file carries."""
+import functools
 import importlib.metadata
 import json
 import os
@@ -51,8 +52,10 @@ def weight_record_dir(results_dir, name):
     return Path(results_dir) / "weights" / name
 
 
+@functools.cache
 def code_version():
-    """The git commit of this checkout (with "-dirty" when it has local changes), or "unknown"."""
+    """The git commit of this checkout (with "-dirty" when it has local changes), or "unknown", as it was
+    when this process started: a run of hours records the code it ran, not what was committed meanwhile."""
     repo = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty", "--abbrev=12"],
@@ -60,6 +63,9 @@ def code_version():
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit or "unknown"
+
+
+code_version()  # at import, which every entry point does before its work
 
 
 def environment():

@@ -26,3 +26,15 @@ def test_the_base_revision_and_this_checkout_are_each_timed_by_their_own_code(tm
     assert "quiet" in entry["base"] and "quiet" in entry["new"]
     worktrees = subprocess.run(["git", "-C", str(REPO), "worktree", "list"], capture_output=True, text=True).stdout
     assert "code_ab_" not in worktrees  # removed again
+
+
+def test_a_process_records_the_code_version_it_started_with(monkeypatch):
+    from segpapers.common import results
+
+    started_with = results.code_version()
+
+    def no_git(*arguments, **options):
+        raise AssertionError("asked git again: a commit made during a long run would be recorded as its code")
+
+    monkeypatch.setattr(results.subprocess, "run", no_git)
+    assert results.code_version() == started_with
