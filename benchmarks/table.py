@@ -660,7 +660,8 @@ def quietness_line(speed):
               + ", ".join(quiet)] if quiet else [])
     parts += ([f"NOT quiet (the share of the CPUs the rest of the machine took in the busiest round; slower than "
                f"a quiet machine would time them): {', '.join(busy)}"] if busy else [])
-    parts += [f"not recorded (measured before runs recorded it): {', '.join(unknown)}"] if unknown else []
+    parts += ([f"not recorded for {len(unknown)} other row{'s' * (len(unknown) != 1)} (measured before runs "
+               "recorded it)"] if unknown else [])
     return ["", "Measured " + "; ".join(parts) + "."] if quiet or busy else []
 
 
@@ -683,7 +684,8 @@ def backend_lines(speed):
 
     rows = []
     for row in sorted(speed["backends"], key=lambda row: (row["model"], row["backend"])):
-        if row["model"] in tensorflow and not any(cell[0] == row["model"] for cell in rows):
+        same_run = row["model"] in tensorflow and tensorflow[row["model"]].get("command") == row.get("command")
+        if same_run and not any(cell[0] == row["model"] for cell in rows):  # never beside another run's row
             rows.append(cells(tensorflow[row["model"]], "tensorflow"))
         rows.append(cells(row, f"{row['backend']} {row.get('environment', {}).get(row['backend'], '')}".strip()))
     return ["", "Keras backends (`--backends`; each in its own process, the same training step and batch-1 "

@@ -74,7 +74,8 @@ def test_a_models_children_are_measured_in_interleaved_rounds_and_report_their_m
                                          "torch": [rows["torch"]]}))
     assert "quiet (the rest of the machine under 5 % of the CPUs' time in every round): enet float32;" in line
     assert "NOT quiet" in line and "enet torch_eager (30 %)" in line
-    assert "not recorded (measured before runs recorded it): unet float32." in line
+    assert "not recorded for 1 other row (measured before runs recorded it)." in line
+
 
     # A child that failed in any round is reported failed.
     outcomes = iter([{"train_ms_per_image": 1.0, "peak_rss_gib": 1.0}, {"error": "killed"},
@@ -88,6 +89,14 @@ def test_a_models_children_are_measured_in_interleaved_rounds_and_report_their_m
         with pytest.raises(SystemExit):
             speed.main(["--models", "enet", flag, "0"])
 
+
+def test_a_backend_row_sits_beside_tensorflow_only_when_one_run_measured_both():
+    timed = {"train_ms_per_image": 100.0, "infer_ms_per_image": 20.0, "peak_rss_gib": 1.0}
+    tensorflow = {"model": "enet", "precision": "float32", **timed, "command": "python -m benchmarks.speed --update"}
+    jax = {"model": "enet", "backend": "jax", **timed, "command": "python -m benchmarks.speed"}
+    assert "| enet | tensorflow |" not in "\n".join(table.backend_lines({"keras": [tensorflow], "backends": [jax]}))
+    same_run = {**jax, "command": tensorflow["command"]}
+    assert "| enet | tensorflow |" in "\n".join(table.backend_lines({"keras": [tensorflow], "backends": [same_run]}))
 
 def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
     # The bookkeeping of --update, with each child's measurement and the peak faked: the measuring
