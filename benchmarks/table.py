@@ -363,7 +363,7 @@ def per_class_section(results_dir):
     every_run = load_runs(results_dir)
     for name, entries in load_runs(results_dir, compared=True).items():
         every_run[name] = every_run.get(name, []) + entries
-    for name, entries in every_run.items():
+    for name, entries in sorted(every_run.items()):
         for _, data in entries:
             if data.get("class_names") and data["metrics"].get("iou"):
                 by_classes.setdefault((data["dataset"], tuple(data["class_names"])), []).append((name, data))
