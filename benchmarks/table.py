@@ -473,6 +473,10 @@ def comparison_section(results_dir, speed, progress, plot_path):
             lines += ["", f"Still improving when the budget ended (best {MONITORED[comparison.RECIPE.monitor]} at "
                       f"the last epoch): {', '.join(improving)} ({len(improving)} of {len(rows)}). Their scores are "
                       "of unfinished training, so a longer shared budget may reorder the rows."]
+        front = frontier(rows)
+        if front:
+            lines += ["", "On the accuracy/cost frontier (no other row both infers faster and scores a higher test "
+                      f"mIoU), fastest first: {', '.join(row['model'] for row in front)}."]
         if plot_comparison(rows, plot_path):
             lines += ["", f"![test mIoU against inference time]({Path(plot_path).name})"]
     lines += [""] if running else []
@@ -483,8 +487,17 @@ def comparison_section(results_dir, speed, progress, plot_path):
     return "\n".join(lines)
 
 
+def frontier(rows):
+    """The timed rows that no other row beats on both batch-1 inference time and test mIoU, fastest first."""
+    front = []
+    for row in sorted((row for row in rows if row["infer_ms"]), key=lambda row: (row["infer_ms"], -row["miou"])):
+        if not front or row["miou"] > front[-1]["miou"]:
+            front.append(row)
+    return front
+
+
 def plot_comparison(rows, path):
-    """Test mIoU against batch-1 inference time: the accuracy/cost frontier. False without timings."""
+    """Test mIoU against batch-1 inference time, the frontier drawn through. False without timings."""
     timed = [row for row in rows if row["infer_ms"]]
     if not timed:
         return False
@@ -496,6 +509,10 @@ def plot_comparison(rows, path):
     for row in timed:
         axes.scatter(row["infer_ms"], 100 * row["miou"], color="tab:blue")
         axes.annotate(row["model"], (row["infer_ms"], 100 * row["miou"]), fontsize=8)
+    front = frontier(rows)
+    axes.step([row["infer_ms"] for row in front], [100 * row["miou"] for row in front], where="post",
+              color="tab:blue", alpha=0.4, label="frontier")
+    axes.legend(loc="lower right", fontsize=8)
     axes.set_xscale("log")
     axes.set_xlabel("inference ms per image (batch 1, this machine)")
     axes.set_ylabel("test mIoU (%)")

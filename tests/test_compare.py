@@ -1,6 +1,7 @@
 """The architecture comparison: one recipe for every CamVid model, the learning-rate sweep, its table."""
 import json
 
+import numpy as np
 import pytest
 
 from segpapers import papers
@@ -99,7 +100,7 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
     assert "224x288 inputs, 6 epochs at batch 4, adam with poly decay" in text and "| enet | 0.37M |" in text
     # ENet's cost where it ran and at CamVid's size (results/model_summary.json: 2.54 GFLOPs at 360x480)
     assert row["gflops"] == "0.9 / 2.5" and "GFLOPs @ 224x288 (as run) / 360x480" in text
-    assert (tmp_path / "frontier.png").exists()
+    assert (tmp_path / "frontier.png").exists() and "frontier (no other row both infers faster" in text
     assert "Still improving when the budget ended (best val mIoU at the last epoch): enet (1 of 1)." in text
     assert "Not run yet: segnet_basic, segnet, fcn8s, deconvnet, unet_same." in text
 
@@ -165,3 +166,19 @@ def test_a_run_at_a_rate_independent_of_its_length_goes_on_from_its_trials_run(t
     assert json.loads((output / "config.json").read_text())["schedule"]["overrides"]["learning_rate"]["reason"] \
         .startswith("picked by the learning-rate trial")
     assert not sweep.start_from_trial("segnet_basic", "compare", runs, record, output)  # a started run stays
+
+
+def test_the_frontier_holds_exactly_the_rows_no_other_row_beats_on_both_time_and_miou():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        rows = [{"model": f"m{index}", "infer_ms": float(rng.integers(1, 6)) if rng.random() > 0.2 else None,
+                 "miou": float(rng.integers(0, 6)) / 10} for index in range(6)]
+        timed = [row for row in rows if row["infer_ms"]]
+        beaten = {row["model"] for row in timed for other in timed
+                  if other["infer_ms"] <= row["infer_ms"] and other["miou"] >= row["miou"]
+                  and (other["infer_ms"], other["miou"]) != (row["infer_ms"], row["miou"])}
+        front = table.frontier(rows)
+        # one row per point: of equal rows the frontier keeps the first
+        assert {(row["infer_ms"], row["miou"]) for row in front} == {
+            (row["infer_ms"], row["miou"]) for row in timed if row["model"] not in beaten}
+        assert [row["infer_ms"] for row in front] == sorted(row["infer_ms"] for row in front)
