@@ -24,8 +24,7 @@ SCHEDULES = {
             notes="the reference decays every parameter (biases, batch norm, PReLU), the project's "
                   "weight decay only kernels; the reference keeps the checkpoint with the lowest test "
                   "loss, here the best validation mIoU (as the PyTorch port); models/encoder.lua "
-                  "weights classes with c = 1.2, decoder.lua and the paper with c = 1.02; one training "
-                  "run (the paper gives no spread over runs)",
+                  "weights classes with c = 1.2, decoder.lua and the paper with c = 1.02",
         ),
     },
 }
