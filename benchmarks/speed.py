@@ -464,7 +464,7 @@ def main(argv=None):
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
                         help="one size for every model instead of the papers' (quick checks)")
     parser.add_argument("--protocol", default="paper", help="each model at this protocol's input size and "
-                        "builder options (compare: the comparison's models at its precision, no XLA or PyTorch rows, "
+                        "builder options (compare: the comparison's models at its precision, no XLA, PyTorch, backend or export rows, "
                         "into results/benchmarks/speed_compare.json)")
     parser.add_argument("--camvid-dir", default=str(DEFAULT_CAMVID))
     parser.add_argument("--peak-size", type=int, default=2048, help="side of the peak's matmul (its convolution: "
@@ -479,6 +479,7 @@ def main(argv=None):
         args.models = args.models or list(comparison.MODELS)
         args.output = args.output or str(REPO / "results" / "benchmarks" / f"speed_{comparison.PROTOCOL}.json")
         args.precisions, args.xla_models, args.no_torch = [comparison.RECIPE.precision], [], True
+        args.backends, args.export_models = args.backends or [], args.export_models or []
     args.models = args.models or papers.list_models()
     args.output = args.output or str(REPO / "results" / "benchmarks" / "speed.json")
     size = ["--input-size", *map(str, args.input_size)] if args.input_size else []

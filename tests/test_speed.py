@@ -5,6 +5,7 @@ import json
 import pytest
 
 from segpapers.benchmarks import profile, speed, table
+from segpapers.papers.comparison import MODELS as COMPARED
 
 
 def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
@@ -241,3 +242,27 @@ def test_export_rows_time_keras_and_each_runtime_and_are_recorded(tmp_path, monk
                          "--output", str(tmp_path / "speed.json")])
     assert [row["runtime"] for row in record["exports"]] == list(rows)
     assert all("--export-models segnet_basic" in row["command"] for row in record["exports"])
+
+
+def test_the_comparison_run_times_only_its_models_in_its_precision(tmp_path, monkeypatch):
+    # What `--protocol compare` asks of the children, with their measurements faked
+    children = []
+
+    def fake_child(kind, *arguments, backend=None):
+        children.append((kind, *arguments, backend))
+        return {"input_size": [224, 288], "train_batch": 4, "schedule_batch": 4, "train_ms_per_image": 1.0,
+                "train_gflops_per_s": 1.0, "infer_ms_per_image": 1.0, "peak_rss_gib": 0.5, "step_seconds": [1.0]}
+
+    monkeypatch.setattr(speed, "run_child", fake_child)
+    monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: {
+        "matmul_float32_gflops_per_s": 1.0, "matmul_bfloat16_gflops_per_s": 1.0,
+        "conv3x3_float32_gflops_per_s": 1.0, "conv3x3_bfloat16_gflops_per_s": 1.0})
+    monkeypatch.setattr("segpapers.benchmarks.crf_speed.measure", lambda *args, **kwargs: {
+        "size": [32, 32], "presets": {"fast": {"seconds_median": 0.1, "params": {"iterations": 5}}}})
+    record = speed.main(["--protocol", "compare", "--rounds", "1", "--camvid-dir", str(tmp_path),
+                         "--output", str(tmp_path / "speed_compare.json")])
+    # one Keras child per compared model: no PyTorch twins, other backends, exports or XLA variants
+    assert [child[0] for child in children] == ["keras"] * len(COMPARED)
+    assert not any("--xla" in child or child[-1] for child in children)
+    assert [row["model"] for row in record["keras"]] == list(COMPARED)
+    assert all(row["precision"] == "float32" and row["protocol"] == "compare" for row in record["keras"])
