@@ -416,7 +416,7 @@ def comparison_rows(results_dir, speed):
                               if cost else "—"),
                 "memory": f"{cost['peak_rss_gib']:.1f} GiB" if cost and cost.get("peak_rss_gib") else "—",
                 "miou": data["metrics"]["miou"], "infer_ms": cost["infer_ms_per_image"] if cost else None,
-                "improving": best_at_last_epoch(config),
+                "improving": best_at_last_epoch(config), "departures": recipe_departures(name, config),
                 "source": path.name,
             })
     return rows
@@ -452,6 +452,27 @@ def recipe_text():
             f"after {recipe.sweep_epochs} epoch(s) on val")
 
 
+def recipe_departures(name, config):
+    """The settings in which a comparison run's recorded schedule differs from the shared recipe's for its
+    model, the learning rate (the one per-model value, from its trial) and the prose aside."""
+    def comparable(schedule):
+        schedule = without_prose(schedule)
+        overrides = {field: change for field, change in schedule["overrides"].items() if field != "learning_rate"}
+        return {**{key: value for key, value in schedule.items() if key != "learning_rate"}, "overrides": overrides}
+    return [field for field, _, _ in schedule_differences(comparable(config["schedule"]),
+                                                          comparable(comparison.protocol(name).to_dict()))]
+
+
+def recipe_check_line(rows):
+    """Whether the rows' results files recorded the recipe, every setting but the learning rate."""
+    departures = {row["model"]: row["departures"] for row in rows if row["departures"]}
+    if not departures:
+        return ("Checked from the results files: every row's recorded schedule equals the recipe in every "
+                "setting but the learning rate.")
+    return ("Recorded settings that differ from the recipe (these rows are not on equal terms): "
+            + "; ".join(f"{name} ({', '.join(fields)})" for name, fields in departures.items()) + ".")
+
+
 def comparison_section(results_dir, speed, progress, plot_path):
     rows = comparison_rows(results_dir, speed)
     done = {row["model"] for row in rows}
@@ -467,7 +488,7 @@ def comparison_section(results_dir, speed, progress, plot_path):
              f"({COMPARISON_SPEED.relative_to(REPO)}). Re-run everything not done with "
              f"`python -m benchmarks.run --protocol {COMPARISON}`, one row with `--model NAME`."]
     if rows:
-        lines += ["", *table_of(COMPARISON_COLUMNS, rows)]
+        lines += ["", *table_of(COMPARISON_COLUMNS, rows), "", recipe_check_line(rows)]
         improving = [row["model"] for row in rows if row["improving"]]
         if improving:
             lines += ["", f"Still improving when the budget ended (best {MONITORED[comparison.RECIPE.monitor]} at "

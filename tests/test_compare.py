@@ -103,6 +103,18 @@ def test_the_comparison_section_replaces_the_cpu_row_and_shows_the_sweep_and_the
     assert (tmp_path / "frontier.png").exists() and "frontier (no other row both infers faster" in text
     assert "Still improving when the budget ended (best val mIoU at the last epoch): enet (1 of 1)." in text
     assert "Not run yet: segnet_basic, segnet, fcn8s, deconvnet, unet_same." in text
+    assert "every row's recorded schedule equals the recipe in every setting but the learning rate" in text
+
+
+def test_the_section_names_a_row_whose_recorded_settings_left_the_recipe(tmp_path):
+    comparison_result(tmp_path, "enet", 0.45)
+    comparison_result(tmp_path, "segnet_basic", 0.40)
+    path = tmp_path / "segnet_basic_compare.json"
+    data = json.loads(path.read_text())
+    data["train_config"]["schedule"].update(learning_rate=1e-3, epochs=12)  # the rate may differ, the budget not
+    path.write_text(json.dumps(data))
+    text = table.comparison_section(tmp_path, {}, {}, tmp_path / "frontier.png")
+    assert "Recorded settings that differ from the recipe (these rows are not on equal terms): segnet_basic (epochs)." in text
 
 
 def test_one_command_runs_every_compared_row_not_done_at_its_swept_rate(tmp_path, monkeypatch):
