@@ -118,6 +118,19 @@ def gflops_at(name, config, input_size):
     return count_flops(model) / 1e9
 
 
+def scored_size_gflops(name, config):
+    """GFLOPs at the comparison's scored size, or at the smallest size above it whose sides the model's
+    poolings accept (U-Net's: multiples of 16; 360x480 becomes 368x480, as a padded input would), named."""
+    for multiple in (1, 2, 4, 8, 16, 32):
+        size = tuple(-(-side // multiple) * multiple for side in comparison.SCORED_SIZE)
+        try:
+            gflops = gflops_at(name, config, size)
+        except ValueError:
+            continue
+        return f"{gflops:.1f}" + ("" if size == comparison.SCORED_SIZE else f" (at {size[0]}x{size[1]})")
+    raise ValueError(f"{name} builds at no size near {comparison.SCORED_SIZE}")
+
+
 def described_schedule(name, config):
     """The schedule (dict) whose prose (notes, override reasons) describes a run: the current one, whose
     prose is kept up to date in papers/, when the run followed it, every setting equal; else the one the
@@ -408,7 +421,7 @@ def comparison_rows(results_dir, speed):
             config, crf, cost = data["train_config"], data.get("crf"), timed.get(name)
             rows.append({
                 "model": name, "params": f"{data['params'] / 1e6:.2f}M",
-                "gflops": f"{evaluated_gflops(name, data):.1f} / {gflops_at(name, config, comparison.SCORED_SIZE):.1f}",
+                "gflops": f"{evaluated_gflops(name, data):.1f} / {scored_size_gflops(name, config)}",
                 "sweep": sweep_cell(results_dir, name),
                 "scores": scores(data), "crf": f"{scores(crf)} ({crf_change(data)})" if crf else "not run",
                 "train": train_time_text(config),

@@ -194,3 +194,10 @@ def test_the_frontier_holds_exactly_the_rows_no_other_row_beats_on_both_time_and
         assert {(row["infer_ms"], row["miou"]) for row in front} == {
             (row["infer_ms"], row["miou"]) for row in timed if row["model"] not in beaten}
         assert [row["infer_ms"] for row in front] == sorted(row["infer_ms"] for row in front)
+
+
+def test_a_model_that_cannot_take_the_scored_size_is_costed_at_the_next_size_it_takes():
+    config = {"num_classes": 11, "model_options": {}}
+    assert table.scored_size_gflops("enet", config) == f"{table.gflops_at('enet', config, (360, 480)):.1f}"
+    assert table.scored_size_gflops("unet_same", config) == (
+        f"{table.gflops_at('unet_same', config, (368, 480)):.1f} (at 368x480)")
