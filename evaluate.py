@@ -37,10 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("--save-overlays", metavar="DIR", help="write image | ground truth | prediction PNGs "
                         "here, each named after its image (<split>_<index>.png for generated data)")
     parser.add_argument("--num", type=int, default=10, help="how many overlays to write (default 10)")
-    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
-                        help="compile the network's forward pass whole with XLA (default: much faster for ENet, "
-                        "SegNet and the FCNs on this CPU, see BENCHMARKS.md); --no-xla: TensorFlow's graph, "
-                        "as fast or faster for SegNet-Basic, DeconvNet and U-Net")
+    cli.add_xla_flag(parser)
     cli.add_symmetries_flag(parser)
     crf = parser.add_argument_group("dense CRF post-processing")
     crf.add_argument("--crf", action="store_true", help="also score every image after the dense CRF")

@@ -37,8 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("inputs", nargs="*", help="image files and/or folders of images")
     parser.add_argument("--output", help="folder for the label and overlay PNGs")
     parser.add_argument("--crf", action="store_true", help="refine with the dense CRF (DeconvNet's parameters)")
-    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True,
-                        help="compile the network's forward pass whole with XLA (default); --no-xla: TensorFlow's graph")
+    cli.add_xla_flag(parser)
     cli.add_symmetries_flag(parser)
     parser.add_argument("--export", metavar="DIR", help="write the model for serving instead (see --format)")
     parser.add_argument("--format", choices=FORMATS, default="savedmodel",

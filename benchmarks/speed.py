@@ -362,14 +362,16 @@ def conv_peaks(peak):
 
 def check_targets(keras_rows, torch_rows, pipeline, crf):
     """Each target of the speed issue with the measured value and whether it is met."""
+    from segpapers.experiment.inference import default_xla
+
     fastest = {}
     for row in keras_rows:  # the variants train.py can run: XLA is Keras' choice on accelerators only
         if "error" in row or row.get("xla"):
             continue
         if row["train_ms_per_image"] < fastest.get(row["model"], {}).get("train_ms_per_image", math.inf):
             fastest[row["model"]] = row
-    # Against the float32 PyTorch twins, Keras in float32: training as train.py runs it, inference as
-    # evaluate.py does by default (compiled whole by XLA where that row was measured).
+    # Against the float32 PyTorch twins, Keras in float32: training as train.py runs it, inference on
+    # the path evaluate.py takes by default for the model (`default_xla`).
     float32 = {(row["model"], row.get("xla", False)): row for row in keras_rows
                if "error" not in row and row["precision"] == "float32"}
     checks = []
@@ -385,11 +387,11 @@ def check_targets(keras_rows, torch_rows, pipeline, crf):
             check(key, row["train_ms_per_image"], TARGETS[key], row["train_ms_per_image"] <= TARGETS[key],
                   f"{row['precision']}, batch {row['train_batch']}, {'x'.join(map(str, row['input_size']))}")
     for row in torch_rows:
-        if "error" in row or (row["model"], False) not in float32:
+        if "error" in row:
             continue
-        for phase, xla in (("train", False), ("infer", (row["model"], True) in float32)):
-            keras_row = float32[row["model"], xla]
-            if keras_row.get("command") != row.get("command"):
+        for phase, xla in (("train", False), ("infer", default_xla(row["model"]))):
+            keras_row = float32.get((row["model"], xla))
+            if keras_row is None or keras_row.get("command") != row.get("command"):
                 continue  # measured by different runs (--update): the machine's speed drifts between them
             figure = f"{phase}_ms_per_image"
             ratio = keras_row[figure] / row[figure]

@@ -643,7 +643,7 @@ def speed_section(speed):
         f"paper's input size, batch = the schedule's capped at {speed['step_budget_gflop']:.0f} GFLOP per step; "
         "GFLOP/s counts a training step as 3x the forward FLOPs; inference = a compiled batch-1 forward pass: in "
         "TensorFlow's graph on the plain rows (evaluate.py's `--no-xla`), compiled whole by XLA on the `+ XLA` rows "
-        "(evaluate.py's default); the `+ XLA` rows' training step is the same step compiled by XLA, which train.py "
+        "(`--xla`; evaluate.py's default is the faster of the two for each model); the `+ XLA` rows' training step is the same step compiled by XLA, which train.py "
         "does not do on a CPU; "
         "RSS = the peak of the process that measured the model. A model's Keras rows, PyTorch twins and other "
         "backends were measured in interleaved rounds (`--rounds`): ms/img is their median, (min-max) the "

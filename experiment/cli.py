@@ -37,6 +37,16 @@ def user_error_names():
     return sorted(names)
 
 
+def add_xla_flag(parser):
+    """--xla / --no-xla: the forward pass compiled whole by XLA or TensorFlow's graph (evaluate.py, predict.py)."""
+    from segpapers.experiment.inference import XLA_FASTER
+
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction,
+                        help="compile the network's forward pass whole with XLA (--no-xla: TensorFlow's graph); "
+                             "default: whichever was faster on this project's CPU, XLA for "
+                             f"{', '.join(sorted(XLA_FASTER))}, the graph for the others")
+
+
 def add_symmetries_flag(parser):
     """--symmetries N: test-time averaging over rotated and flipped inputs (evaluate.py, predict.py)."""
     parser.add_argument("--symmetries", type=argument_type(_symmetries), metavar="N",

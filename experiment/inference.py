@@ -38,13 +38,30 @@ def data_of(config, dataset=None, data_dir=None):
     return dataset, data_dir or (config.get("data_dir") if dataset == config.get("dataset") else None)
 
 
-def forward_pass(model, xla=True):
+# The models whose batch-1 inference on TensorFlow is faster compiled whole by XLA, which fuses their
+# element-wise ops; the others run faster as TensorFlow's graph, whose oneDNN convolutions XLA's own do
+# not beat. Measured: results/benchmarks/speed.json, each model's float32 inference with and without
+# XLA in one run (tests/test_speed.py holds this set to that file).
+XLA_FASTER = frozenset({"enet", "fcn8s", "fcn16s", "fcn32s", "segnet", "unet", "unet_same"})
+
+
+def default_xla(model_name):
+    """Whether evaluate.py and predict.py compile `model_name`'s forward pass with XLA by default."""
+    return model_name in XLA_FASTER
+
+
+def uses_xla(model, xla=None):
+    """`xla`, or where None the measured faster path for `model` (`default_xla`)."""
+    return default_xla(model.name) if xla is None else bool(xla)
+
+
+def forward_pass(model, xla=None):
     """The network's compiled inference pass: images -> float32 logits (benchmarks.speed times it).
-    `xla` is TensorFlow's choice; JAX always compiles with XLA, PyTorch runs eagerly."""
+    `xla` is TensorFlow's choice (None: `default_xla`); JAX always compiles with XLA, PyTorch runs eagerly."""
     if not on_tensorflow():
         return lambda x: tf.convert_to_tensor(model.predict_on_batch(np.asarray(x)), tf.float32)
     return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
-                       jit_compile=xla or None)
+                       jit_compile=uses_xla(model, xla) or None)
 
 
 # The square's symmetries as (quarter turns, flip first): the identity, then the three rotations,
@@ -62,7 +79,7 @@ def _restored(maps, turns, flip):
     return tf.reverse(maps, [2]) if flip else maps
 
 
-def predictor(model, tiles=False, xla=True, symmetries=1):
+def predictor(model, tiles=False, xla=None, symmetries=1):
     """A function: original images -> (class ids, softmax probabilities) at their own size.
 
     A model whose output has its input's size runs on the image resized to its input size (when
@@ -72,10 +89,9 @@ def predictor(model, tiles=False, xla=True, symmetries=1):
     `tiles`: one trained on random crops sees test images at their own scale, tile by tile.
     `symmetries` > 1 averages the probabilities over that many of the image's rotated and flipped
     versions (`SYMMETRIES`), each mapped back before averaging.
-    `xla` compiles the network's forward pass whole with XLA, which fuses its element-wise ops: on
-    this CPU much faster inference for ENet, SegNet and the FCNs, none for SegNet-Basic, DeconvNet
-    and U-Net (BENCHMARKS.md, the "+ XLA" rows); the same predictions up to float rounding
-    (tests/test_predict.py); compiled once per input shape.
+    `xla` compiles the network's forward pass whole with XLA (None: where that is the faster path
+    for this model, `default_xla`): the same predictions up to float rounding (tests/test_predict.py),
+    compiled once per input shape.
     """
     if not 1 <= symmetries <= len(SYMMETRIES):
         raise UserError(f"symmetries={symmetries}: between 1 (the image as it is) and {len(SYMMETRIES)}")

@@ -64,7 +64,7 @@ def save_label_png(path, labels, palette):
     image.save(path)
 
 
-def predict_files(checkpoint, inputs, output, crf_params=None, xla=True, symmetries=None, overwrite=False):
+def predict_files(checkpoint, inputs, output, crf_params=None, xla=None, symmetries=None, overwrite=False):
     """Writes `<name>_labels.png` and `<name>_overlay.png` into `output` for every image of `inputs`,
     averaged over `symmetries` rotated/flipped versions (default: the run's schedule's). Files already
     there are replaced only with `overwrite`, checked before the model loads."""

@@ -21,7 +21,7 @@ from segpapers.common.flops import count_flops
 from segpapers.common.scorers import one_hot, scorers_for
 from segpapers.datasets.pipeline import eval_pipeline
 from segpapers.experiment.inference import (by_tiles, check_classes, data_of, load_checkpoint, predictor,
-                                  run_config, test_time_symmetries, trained_on_crops)
+                                  run_config, test_time_symmetries, trained_on_crops, uses_xla)
 
 SUMMARY_KEYS = metrics.SCORES
 # The appearance-kernel ranges the papers used (DeconvNet: sxy 20, srgb 3, weight 5; pydensecrf's
@@ -31,7 +31,7 @@ CRF_GRID = {"bilateral_sxy": (20, 50, 80), "bilateral_srgb": (3, 5, 13), "bilate
 
 
 def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, verbose=True, tiles=False,
-                xla=True, symmetries=1, data_source="files"):
+                xla=None, symmetries=1, data_source="files"):
     """Yields (uint8 image, int label, int prediction, float probabilities) per image, with the info."""
     check_classes(model, datasets.get_info(dataset, data_dir))
     source, info = datasets.load(dataset, split, data_dir, data_source)
@@ -51,7 +51,7 @@ def predictions(model, dataset, split, data_dir=None, batch_size=1, limit=None, 
 
 
 def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overlays_dir=None, num_overlays=0,
-          crf_params=None, verbose=True, tiles=False, xla=True, symmetries=1, data_source="files"):
+          crf_params=None, verbose=True, tiles=False, xla=None, symmetries=1, data_source="files"):
     """Scores `model` on `dataset`/`split` with the dataset's scorers (`common.scorers.scorers_for`); returns
     the results dict: each scorer's result under its key ("metrics": the confusion-matrix scores), its
     one-line summary under "summaries", the confusion matrix, timing and provenance.
@@ -101,7 +101,7 @@ def score(model, dataset, split, data_dir=None, batch_size=1, limit=None, overla
         "gflops": round(count_flops(model) / 1e9, 3) if None not in model.input_shape[1:3] else None,
         "input_size": list(model.input_shape[1:3]),
         "inference": "tiles" if by_tiles(model, tiles) else "resize",
-        "xla": xla,
+        "xla": uses_xla(model, xla),
         "compute_dtypes": checkpoints.compute_dtypes(model),
         "test_time_symmetries": symmetries,
         "class_names": list(info.class_names),
@@ -139,7 +139,7 @@ def scored(scorers):
 
 
 def search_crf_params(model, dataset, split, data_dir=None, limit=None, grid=None, verbose=True, tiles=False,
-                      xla=True, data_source="files"):
+                      xla=None, data_source="files"):
     """DeepLab-style grid search of the CRF's appearance kernel on `split` (use val), by mIoU."""
     grid = grid or CRF_GRID
     examples, info, _ = predictions(model, dataset, split, data_dir, 1, limit, verbose, tiles, xla,
@@ -203,7 +203,7 @@ def crf_params(config, params_file=None, preset=None, overrides=()):
 
 
 def score_checkpoint(checkpoint, split, output=None, dataset=None, data_dir=None, crf=None, batch_size=1,
-                     limit=None, overlays_dir=None, num_overlays=0, xla=True, verbose=True, overwrite=False,
+                     limit=None, overlays_dir=None, num_overlays=0, xla=None, verbose=True, overwrite=False,
                      symmetries=None, data_source="files"):
     """Scores the `.keras` checkpoint on `split` of its training dataset (or `dataset`), with the dense
     CRF when `crf` (CrfParams) is given, writes the results JSON to `output` (default:

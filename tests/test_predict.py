@@ -43,8 +43,8 @@ def test_predict_writes_labels_and_overlays_at_each_images_size(checkpoint, imag
     assert not (output / "notes_labels.png").exists()
 
 
-def test_xla_by_default_gives_the_graph_predictions_and_scores(checkpoint, images, tmp_path):
-    flags = {False: ["--no-xla"], True: []}  # XLA is the default
+def test_xla_gives_the_graph_predictions_and_scores_and_the_default_path_is_the_models(checkpoint, images, tmp_path):
+    flags = {False: [], True: ["--xla"]}  # SegNet-Basic's default: TensorFlow's graph, its faster path here
     for xla in (False, True):
         predict.main(["--checkpoint", str(checkpoint), str(images), "--output", str(tmp_path / f"xla_{xla}"),
                       *flags[xla]])

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from segpapers.benchmarks import profile, speed, table
+from segpapers.experiment.inference import XLA_FASTER
 from segpapers.papers.comparison import MODELS as COMPARED
+from tests.paths import REPO
 
 
 def test_speed_command_measures_a_model_and_checks_the_targets(tmp_path):
@@ -178,9 +180,10 @@ def test_bfloat16_speedups_are_computed_from_the_rows():
 
 
 def test_keras_and_pytorch_are_compared_only_within_one_run():
-    keras_row = {"model": "enet", "precision": "float32", "train_ms_per_image": 200, "infer_ms_per_image": 90,
+    keras_row = {"model": "segnet_basic", "precision": "float32", "train_ms_per_image": 200, "infer_ms_per_image": 90,
                  "train_batch": 10, "input_size": [360, 480], "command": "python -m benchmarks.speed"}
-    torch_row = {"model": "enet", "framework": "torch_eager", "train_ms_per_image": 100, "infer_ms_per_image": 100}
+    torch_row = {"model": "segnet_basic", "framework": "torch_eager", "train_ms_per_image": 100,
+                 "infer_ms_per_image": 100}
     crf = {"presets": {}}
     same_run = speed.check_targets([keras_row], [{**torch_row, "command": keras_row["command"]}], None, crf)
     later_run = speed.check_targets([keras_row], [{**torch_row, "command": "python -m benchmarks.speed --update"}],
@@ -202,18 +205,34 @@ def test_profile_splits_an_inference_by_op_type(tmp_path):
 
 
 def test_targets_compare_like_with_like():
-    def keras(precision, xla, train, infer):
-        return {"model": "enet", "precision": precision, "xla": xla, "train_ms_per_image": train,
+    def keras(model, precision, xla, train, infer):
+        return {"model": model, "precision": precision, "xla": xla, "train_ms_per_image": train,
                 "infer_ms_per_image": infer, "train_batch": 10, "input_size": [360, 480], "train_gflops_per_s": 1.0}
 
-    rows = [keras("float32", False, 200, 90), keras("float32", True, 300, 50), keras("mixed_bfloat16", False, 140, 80)]
-    torch_row = {"model": "enet", "framework": "torch_eager", "train_ms_per_image": 100, "infer_ms_per_image": 100}
-    crf = {"presets": {}}
-    checks = speed.check_targets(rows, [torch_row], None, crf)
+    rows = [keras(model, *figures) for model in ("enet", "segnet_basic")
+            for figures in (("float32", False, 200, 90), ("float32", True, 300, 50), ("mixed_bfloat16", False, 140, 80))]
+    torch_rows = [{"model": model, "framework": "torch_eager", "train_ms_per_image": 100, "infer_ms_per_image": 100}
+                  for model in ("enet", "segnet_basic")]
+    checks = speed.check_targets(rows, torch_rows, None, {"presets": {}})
     by_detail = {check["detail"]: check["value"] for check in checks}
     assert by_detail["mixed_bfloat16, batch 10, 360x480"] == 140  # the fastest precision train.py runs
     assert by_detail["enet train, Keras float32 vs torch_eager"] == 2.0  # float32 against the float32 twin
-    assert by_detail["enet infer, Keras float32 + XLA vs torch_eager"] == 0.5  # evaluate.py's default inference
+    # Inference on evaluate.py's default path for each model: XLA for ENet, TensorFlow's graph for SegNet-Basic.
+    assert by_detail["enet infer, Keras float32 + XLA vs torch_eager"] == 0.5
+    assert by_detail["segnet_basic infer, Keras float32 vs torch_eager"] == 0.9
+
+
+def test_the_default_inference_path_is_the_faster_one_measured():
+    """XLA_FASTER (evaluate.py's and predict.py's default) against speed.json: for every model whose
+    float32 inference one run measured with and without XLA, XLA is the default exactly where it was faster."""
+    record = json.loads((REPO / "results" / "benchmarks" / "speed.json").read_text())
+    measured = {}
+    for row in record["keras"]:
+        if row["precision"] == "float32" and "error" not in row:
+            measured.setdefault((row["model"], row.get("command")), {})[row.get("xla", False)] = row["infer_ms_per_image"]
+    faster_with_xla = {model: times[True] < times[False] for (model, _), times in measured.items() if len(times) == 2}
+    assert len(faster_with_xla) >= 3
+    assert {model for model, faster in faster_with_xla.items() if faster} == XLA_FASTER & set(faster_with_xla)
 
 
 @pytest.mark.slow  # six runtimes, four exports: a minute and a half on two busy cores
