@@ -511,7 +511,7 @@ def comparison_section(results_dir, speed, progress, plot_path):
         if front:
             lines += ["", "On the accuracy/cost frontier (no other row both infers faster and scores a higher test "
                       f"mIoU), fastest first: {', '.join(row['model'] for row in front)}."]
-        if plot_comparison(rows, plot_path):
+        if plot_comparison(rows, front, plot_path):
             lines += ["", f"![test mIoU against inference time]({Path(plot_path).name})"]
     lines += [""] if running else []
     lines += [f"- {record['model']}: running, " + ", ".join(
@@ -530,8 +530,8 @@ def frontier(rows):
     return front
 
 
-def plot_comparison(rows, path):
-    """Test mIoU against batch-1 inference time, the frontier drawn through. False without timings."""
+def plot_comparison(rows, front, path):
+    """Test mIoU against batch-1 inference time, the `frontier` `front` drawn through. False without timings."""
     timed = [row for row in rows if row["infer_ms"]]
     if not timed:
         return False
@@ -543,7 +543,6 @@ def plot_comparison(rows, path):
     for row in timed:
         axes.scatter(row["infer_ms"], 100 * row["miou"], color="tab:blue")
         axes.annotate(row["model"], (row["infer_ms"], 100 * row["miou"]), fontsize=8)
-    front = frontier(rows)
     axes.step([row["infer_ms"] for row in front], [100 * row["miou"] for row in front], where="post",
               color="tab:blue", alpha=0.4, label="frontier")
     axes.legend(loc="lower right", fontsize=8)

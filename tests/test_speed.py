@@ -1,5 +1,6 @@
 """benchmarks.speed end to end at a tiny size, and its section of BENCHMARKS.md."""
 import importlib.util
+import itertools
 import json
 
 import pytest
@@ -101,6 +102,17 @@ def test_a_backend_row_sits_beside_tensorflow_only_when_one_run_measured_both():
     same_run = {**jax, "command": tensorflow["command"]}
     assert "| enet | tensorflow |" in "\n".join(table.backend_lines({"keras": [tensorflow], "backends": [same_run]}))
 
+def fake_measurements(monkeypatch, child, conv_peaks=itertools.repeat(1.0)):
+    """speed.main's measuring faked: each child's by `child`, the float32 convolution peak by the next of
+    `conv_peaks` (bfloat16's twice that), the CRF's by one preset's time."""
+    monkeypatch.setattr(speed, "run_child", child)
+    monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: {
+        "matmul_float32_gflops_per_s": 1.0, "matmul_bfloat16_gflops_per_s": 1.0,
+        "conv3x3_float32_gflops_per_s": (peak := next(conv_peaks)), "conv3x3_bfloat16_gflops_per_s": 2 * peak})
+    monkeypatch.setattr("segpapers.benchmarks.crf_speed.measure", lambda *args, **kwargs: {
+        "size": [32, 32], "presets": {"fast": {"seconds_median": 0.1, "params": {"iterations": 5}}}})
+
+
 def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
     # The bookkeeping of --update, with each child's measurement and the peak faked: the measuring
     # itself is the first test's.
@@ -111,13 +123,7 @@ def test_update_replaces_only_the_remeasured_rows(tmp_path, monkeypatch):
         return {"input_size": [32, 32], "train_batch": 2, "schedule_batch": 2, "train_ms_per_image": step,
                 "train_gflops_per_s": 1.0, "infer_ms_per_image": step, "peak_rss_gib": 0.5, "step_seconds": [step]}
 
-    peaks = iter([100.0, 80.0])
-    monkeypatch.setattr(speed, "run_child", fake_child)
-    monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: {
-        "matmul_float32_gflops_per_s": 1.0, "matmul_bfloat16_gflops_per_s": 1.0,
-        "conv3x3_float32_gflops_per_s": (peak := next(peaks)), "conv3x3_bfloat16_gflops_per_s": 2 * peak})
-    monkeypatch.setattr("segpapers.benchmarks.crf_speed.measure", lambda *args, **kwargs: {
-        "size": [32, 32], "presets": {"fast": {"seconds_median": 0.1, "params": {"iterations": 5}}}})
+    fake_measurements(monkeypatch, fake_child, conv_peaks=iter([100.0, 80.0]))
     output = tmp_path / "speed.json"
     common = ["--precisions", "float32", "--xla-models", "--no-torch", "--camvid-dir", str(tmp_path),
               "--output", str(output)]
@@ -251,11 +257,7 @@ def test_export_rows_time_keras_and_each_runtime_and_are_recorded(tmp_path, monk
     # Into the record: the command's other children and the peak faked, as in the --update test.
     keras_row = {"input_size": [32, 32], "train_batch": 2, "schedule_batch": 2, "train_ms_per_image": 1.0,
                  "train_gflops_per_s": 1.0, "infer_ms_per_image": 1.0, "peak_rss_gib": 0.5, "step_seconds": [1.0]}
-    monkeypatch.setattr(speed, "run_child", lambda kind, *arguments, backend=None: measured if kind == "exports" else keras_row)
-    monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: dict.fromkeys(
-        ("matmul_float32_gflops_per_s", "matmul_bfloat16_gflops_per_s", "conv3x3_float32_gflops_per_s",
-         "conv3x3_bfloat16_gflops_per_s"), 1.0))
-    monkeypatch.setattr("segpapers.benchmarks.crf_speed.measure", lambda *args, **kwargs: {"presets": {}})
+    fake_measurements(monkeypatch, lambda kind, *arguments, backend=None: measured if kind == "exports" else keras_row)
     record = speed.main(["--models", "segnet_basic", "--precisions", "float32", "--xla-models", "--no-torch",
                          "--export-models", "segnet_basic", "--camvid-dir", str(tmp_path),
                          "--output", str(tmp_path / "speed.json")])
@@ -272,12 +274,7 @@ def test_the_comparison_run_times_only_its_models_in_its_precision(tmp_path, mon
         return {"input_size": [224, 288], "train_batch": 4, "schedule_batch": 4, "train_ms_per_image": 1.0,
                 "train_gflops_per_s": 1.0, "infer_ms_per_image": 1.0, "peak_rss_gib": 0.5, "step_seconds": [1.0]}
 
-    monkeypatch.setattr(speed, "run_child", fake_child)
-    monkeypatch.setattr(speed, "measure_peak", lambda repeats, size: {
-        "matmul_float32_gflops_per_s": 1.0, "matmul_bfloat16_gflops_per_s": 1.0,
-        "conv3x3_float32_gflops_per_s": 1.0, "conv3x3_bfloat16_gflops_per_s": 1.0})
-    monkeypatch.setattr("segpapers.benchmarks.crf_speed.measure", lambda *args, **kwargs: {
-        "size": [32, 32], "presets": {"fast": {"seconds_median": 0.1, "params": {"iterations": 5}}}})
+    fake_measurements(monkeypatch, fake_child)
     record = speed.main(["--protocol", "compare", "--rounds", "1", "--camvid-dir", str(tmp_path),
                          "--output", str(tmp_path / "speed_compare.json")])
     # one Keras child per compared model: no PyTorch twins, other backends, exports or XLA variants
