@@ -56,12 +56,37 @@ def uses_xla(model, xla=None):
 
 
 def forward_pass(model, xla=None):
-    """The network's compiled inference pass: images -> float32 logits (benchmarks.speed times it).
-    `xla` is TensorFlow's choice (None: `default_xla`); JAX always compiles with XLA, PyTorch runs eagerly."""
+    """The network's compiled inference pass: images -> float32 logits (benchmarks.speed times it), with
+    the weights `model` has at its first call for each input shape. On TensorFlow the graph carries the
+    weights as constants (`frozen_logits`) and `xla` compiles it whole with XLA (None: `default_xla`);
+    JAX always compiles with XLA, PyTorch runs eagerly."""
     if not on_tensorflow():
         return lambda x: tf.convert_to_tensor(model.predict_on_batch(np.asarray(x)), tf.float32)
-    return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True,
-                       jit_compile=uses_xla(model, xla) or None)
+    jit_compile = uses_xla(model, xla) or None
+    compiled = {}
+
+    def logits(images):
+        images = tf.convert_to_tensor(images)
+        spec = tf.TensorSpec(images.shape, images.dtype)
+        if spec not in compiled:
+            compiled[spec] = tf.function(frozen_logits(model, spec), jit_compile=jit_compile)
+        return compiled[spec](images)
+
+    return logits
+
+
+def frozen_logits(model, spec):
+    """TensorFlow only: `model`'s float32 logits for inputs of `spec` as a graph whose variables are frozen
+    into constants. oneDNN then keeps each convolution's filter in its own layout between calls and
+    grappler folds what depends on weights alone: batch-1 inference at the paper's size about 5 % (U-Net)
+    to 10 % (ENet, with XLA) faster than over variables (benchmarks/SPEED_ANALYSIS.md)."""
+    # TensorFlow's converter, the one its own exporters use; not in the public API.
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    with tf.init_scope():  # also when first called inside another function's trace (`predictor`)
+        traced = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32)).get_concrete_function(spec)
+        frozen = convert_variables_to_constants_v2(traced)
+    return lambda images: frozen(images)[0]
 
 
 # The square's symmetries as (quarter turns, flip first): the identity, then the three rotations,
