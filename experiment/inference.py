@@ -42,7 +42,7 @@ def data_of(config, dataset=None, data_dir=None):
 # element-wise ops; the others run faster as TensorFlow's graph, whose oneDNN convolutions XLA's own do
 # not beat. Measured: results/benchmarks/speed.json, each model's float32 inference with and without
 # XLA in one run (tests/test_speed.py holds this set to that file).
-XLA_FASTER = frozenset({"enet", "fcn8s", "fcn16s", "fcn32s", "segnet", "unet", "unet_same"})
+XLA_FASTER = frozenset({"enet", "fcn8s", "fcn16s", "fcn32s", "segnet", "unet_same"})
 
 
 def default_xla(model_name):
@@ -77,9 +77,11 @@ def forward_pass(model, xla=None):
 
 def frozen_logits(model, spec):
     """TensorFlow only: `model`'s float32 logits for inputs of `spec` as a graph whose variables are frozen
-    into constants. oneDNN then keeps each convolution's filter in its own layout between calls and
-    grappler folds what depends on weights alone: batch-1 inference at the paper's size about 5 % (U-Net)
-    to 10 % (ENet, with XLA) faster than over variables (benchmarks/SPEED_ANALYSIS.md)."""
+    into constants, which lets grappler and XLA fold what depends on weights alone and oneDNN keep a
+    convolution's filter in its own layout between calls. Measured against the same pass over variables
+    (`python -m benchmarks.code_ab`, batch 1, paper sizes): ENet with XLA 0.85x (rounds 0.76-0.95,
+    results/benchmarks/code_ab_frozen_xla.json), U-Net's graph level within its rounds (1.02x, 0.91-1.18,
+    code_ab_frozen_graph.json)."""
     # TensorFlow's converter, the one its own exporters use; not in the public API.
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 

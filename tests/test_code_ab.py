@@ -38,3 +38,18 @@ def test_a_process_records_the_code_version_it_started_with(monkeypatch):
 
     monkeypatch.setattr(results.subprocess, "run", no_git)
     assert results.code_version() == started_with
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="needs the git checkout")
+def test_xla_asks_both_versions_for_the_compiled_step_and_forward_pass(tmp_path, monkeypatch):
+    asked = []
+
+    def fake_rounds(children, rounds):
+        asked.extend(arguments for _, arguments, _ in children.values())
+        timed = {f"{figure}{suffix}": value for figure in code_ab.FIGURES
+                 for suffix, value in (("", 1.0), ("_rounds", [1.0]))}
+        return {version: dict(timed) for version in children}
+
+    monkeypatch.setattr(code_ab, "measured_in_rounds", fake_rounds)
+    record = code_ab.main(["--base", "HEAD", "--models", "enet", "--xla", "--output", str(tmp_path / "code_ab.json")])
+    assert record["xla"] and len(asked) == 2 and all(arguments[-1] == "--xla" for arguments in asked)

@@ -282,3 +282,20 @@ def test_the_comparison_run_times_only_its_models_in_its_precision(tmp_path, mon
     assert not any("--xla" in child or child[-1] for child in children)
     assert [row["model"] for row in record["keras"]] == list(COMPARED)
     assert all(row["precision"] == "float32" and row["protocol"] == "compare" for row in record["keras"])
+
+
+def test_retarget_rechecks_the_targets_of_the_recorded_rows_without_measuring(tmp_path, monkeypatch):
+    monkeypatch.setattr(speed, "run_child", lambda *arguments, **options: pytest.fail("measured"))
+    monkeypatch.setattr(speed, "measure_peak", lambda *arguments, **options: pytest.fail("measured"))
+    run = {"command": "python -m benchmarks.speed", "train_batch": 7, "input_size": [360, 480]}
+    keras_rows = [{"model": "segnet_basic", "precision": "float32", "xla": xla, "train_ms_per_image": 1000.0,
+                   "infer_ms_per_image": infer, **run} for xla, infer in ((False, 300.0), (True, 450.0))]
+    torch_rows = [{"model": "segnet_basic", "framework": "torch_eager", "train_ms_per_image": 1000.0,
+                   "infer_ms_per_image": 400.0, **run}]
+    output = tmp_path / "speed.json"
+    output.write_text(json.dumps({"keras": keras_rows, "torch": torch_rows, "pipeline": None, "crf": {"presets": {}},
+                                  "targets": [], "command": run["command"]}))
+    record = speed.main(["--retarget", "--output", str(output)])
+    assert json.loads(output.read_text()) == record and record["keras"] == keras_rows
+    (infer,) = [check for check in record["targets"] if " infer" in check["detail"]]
+    assert infer["detail"] == "segnet_basic infer, Keras float32 vs torch_eager" and infer["value"] == 0.75
