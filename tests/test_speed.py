@@ -102,6 +102,7 @@ def test_a_backend_row_sits_beside_tensorflow_only_when_one_run_measured_both():
     same_run = {**jax, "command": tensorflow["command"]}
     assert "| enet | tensorflow |" in "\n".join(table.backend_lines({"keras": [tensorflow], "backends": [same_run]}))
 
+
 def fake_measurements(monkeypatch, child, conv_peaks=itertools.repeat(1.0)):
     """speed.main's measuring faked: each child's by `child`, the float32 convolution peak by the next of
     `conv_peaks` (bfloat16's twice that), the CRF's by one preset's time."""
