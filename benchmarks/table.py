@@ -121,8 +121,9 @@ def gflops_at(name, config, input_size):
 def scored_size_gflops(name, config):
     """GFLOPs at the comparison's scored size, or at the smallest size above it whose sides the model's
     poolings accept (U-Net's: multiples of 16; 360x480 becomes 368x480, as a padded input would), named."""
-    for multiple in (1, 2, 4, 8, 16, 32):
-        size = tuple(-(-side // multiple) * multiple for side in comparison.SCORED_SIZE)
+    sizes = dict.fromkeys(tuple(-(-side // multiple) * multiple for side in comparison.SCORED_SIZE)
+                          for multiple in (1, 2, 4, 8, 16, 32))  # each size once: 360x480 is a multiple of 8
+    for size in sizes:
         try:
             gflops = gflops_at(name, config, size)
         except ValueError:

@@ -8,8 +8,11 @@ import pytest
 from segpapers.benchmarks import code_ab
 from segpapers.benchmarks.speed import REPO
 
+needs_git = pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(),
+                               reason="needs the git checkout")
 
-@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="needs the git checkout")
+
+@needs_git
 def test_the_base_revision_and_this_checkout_are_each_timed_by_their_own_code(tmp_path):
     output = tmp_path / "code_ab.json"
     record = code_ab.main(["--base", "HEAD", "--models", "segnet_basic", "--input-size", "32", "32", "--rounds", "1",
@@ -40,7 +43,7 @@ def test_a_process_records_the_code_version_it_started_with(monkeypatch):
     assert results.code_version() == started_with
 
 
-@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="needs the git checkout")
+@needs_git
 def test_xla_asks_both_versions_for_the_compiled_step_and_forward_pass(tmp_path, monkeypatch):
     asked = []
 
